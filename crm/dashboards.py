@@ -1,0 +1,351 @@
+"""Dashboard figures for managers, built from the same data and the same visibility rules.
+
+Every figure starts from a `visible_to(user)` queryset (customers, or interaction records that
+also check the record kind), so a provincial manager's funnel counts only the province's
+opportunities and a finance clerk sees receivables but no funnel. Figures are computed live with
+aggregate queries (a handful per section, none per row); see docs/adr/0008-dashboards.md for
+what would move to precomputed summaries at scale.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+
+from django.db.models import Avg, Count, Max, Q, Sum
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from customers.models import ContactPoint, Customer
+from sharing.principal import get_principal
+
+FUNNEL_STAGES = ["lead", "qualified", "proposal", "negotiation", "won"]
+SILENT_DAYS_DEFAULT = 90
+
+
+@dataclass
+class Period:
+    start: date
+    end: date
+
+    @classmethod
+    def last_days(cls, days: int, today: date | None = None) -> Period:
+        today = today or timezone.localdate()
+        return cls(today - timedelta(days=days - 1), today)
+
+    def datetime_range(self):
+        tz = timezone.get_current_timezone()
+        from datetime import datetime, time
+
+        return (
+            timezone.make_aware(datetime.combine(self.start, time.min), tz),
+            timezone.make_aware(datetime.combine(self.end + timedelta(days=1), time.min), tz),
+        )
+
+
+@dataclass
+class Section:
+    """One dashboard section: a title, rows for the table/CSV and an optional chart series."""
+
+    key: str
+    title: str
+    columns: list[str]
+    rows: list[list] = field(default_factory=list)
+    chart: list[tuple[str, float]] = field(default_factory=list)
+    summary: dict = field(default_factory=dict)
+
+
+def _unit_filter(queryset, unit, prefix=""):
+    """Narrow to one org unit's subtree (an extra filter on top of visibility, never a widening)."""
+    if unit is None:
+        return queryset
+    return queryset.filter(**{f"{prefix}org_unit__path__startswith": unit.path})
+
+
+def funnel(user, period: Period, unit=None) -> Section | None:
+    """Opportunities created in the period by stage: count, amount, and conversion between stages."""
+    from interactions.models import Opportunity
+
+    if not get_principal(user).sees_kind("opportunity"):
+        return None
+    start, end = period.datetime_range()
+    qs = _unit_filter(Opportunity.objects.visible_to(user), unit, "customer__").filter(
+        created_at__gte=start, created_at__lt=end
+    )
+    by_stage = {
+        row["stage"]: row for row in qs.values("stage").annotate(n=Count("id"), amount=Sum("amount")).order_by()
+    }
+    # An opportunity has reached a stage if its current stage is that stage or a later one (won is last).
+    rows, chart = [], []
+    previous_reached = None
+    for index, stage in enumerate(FUNNEL_STAGES):
+        reached = sum(by_stage.get(s, {}).get("n", 0) for s in FUNNEL_STAGES[index:])
+        count = by_stage.get(stage, {}).get("n", 0)
+        amount = by_stage.get(stage, {}).get("amount") or Decimal(0)
+        conversion = None if not previous_reached else round(100 * reached / previous_reached, 1)
+        rows.append([str(Opportunity.Stage(stage).label), count, amount, reached, conversion])
+        chart.append((str(Opportunity.Stage(stage).label), reached))
+        previous_reached = reached
+    lost = by_stage.get("lost", {})
+    rows.append([str(Opportunity.Stage("lost").label), lost.get("n", 0), lost.get("amount") or Decimal(0), None, None])
+    return Section(
+        "funnel",
+        str(_("Sales funnel")),
+        [str(_("Stage")), str(_("Now at stage")), str(_("Amount")), str(_("Reached")), str(_("Conversion %"))],
+        rows,
+        chart,
+    )
+
+
+def won_lost(user, period: Period, unit=None) -> Section | None:
+    from interactions.models import Opportunity
+
+    if not get_principal(user).sees_kind("opportunity"):
+        return None
+    start, end = period.datetime_range()
+    qs = _unit_filter(Opportunity.objects.visible_to(user), unit, "customer__").filter(
+        stage__in=["won", "lost"], closed_at__gte=start, closed_at__lt=end
+    )
+    rows = [
+        [str(Opportunity.Stage(r["stage"]).label), r["close_reason"] or "—", r["n"], r["amount"] or Decimal(0)]
+        for r in qs.values("stage", "close_reason")
+        .annotate(n=Count("id"), amount=Sum("amount"))
+        .order_by("stage", "-n")
+    ]
+    return Section(
+        "won_lost",
+        str(_("Won and lost")),
+        [str(_("Outcome")), str(_("Reason")), str(_("Count")), str(_("Amount"))],
+        rows,
+    )
+
+
+def activities(user, days: int = 30, unit=None) -> Section | None:
+    from interactions.models import Activity
+
+    if not get_principal(user).sees_kind("activity"):
+        return None
+    since = timezone.now() - timedelta(days=days)
+    qs = _unit_filter(Activity.objects.visible_to(user), unit, "customer__").filter(occurred_at__gte=since)
+    rows = [
+        [r["user__username"] or "—", r["user__membership__unit__name"] or "—", r["n"]]
+        for r in qs.values("user__username", "user__membership__unit__name").annotate(n=Count("id")).order_by("-n")[:50]
+    ]
+    per_unit: dict[str, int] = {}
+    for _user, unit_name, n in rows:
+        per_unit[unit_name] = per_unit.get(unit_name, 0) + n
+    return Section(
+        "activities",
+        str(_("Activities in the last %(days)s days") % {"days": days}),
+        [str(_("Person")), str(_("Unit")), str(_("Activities"))],
+        rows,
+        sorted(per_unit.items(), key=lambda kv: -kv[1]),
+    )
+
+
+def receivables(user, unit=None, today: date | None = None) -> Section | None:
+    from interactions.models import Payment
+
+    if not get_principal(user).sees_kind("payment"):
+        return None
+    today = today or timezone.localdate()
+    qs = _unit_filter(Payment.objects.visible_to(user), unit, "customer__").open()
+    totals = qs.aggregate(
+        open_n=Count("id"),
+        open_amount=Sum("amount"),
+        overdue_n=Count("id", filter=Q(due_on__lt=today)),
+        overdue_amount=Sum("amount", filter=Q(due_on__lt=today)),
+    )
+    rows = [
+        [p.number, p.customer.number, p.customer.name, p.amount, p.currency, p.due_on, (today - p.due_on).days]
+        for p in qs.filter(due_on__lt=today).select_related("customer").order_by("due_on")[:50]
+    ]
+    return Section(
+        "receivables",
+        str(_("Receivables")),
+        [
+            str(_("Payment")),
+            str(_("Customer number")),
+            str(_("Customer")),
+            str(_("Amount")),
+            str(_("Currency")),
+            str(_("Due")),
+            str(_("Days overdue")),
+        ],
+        rows,
+        summary={k: v or 0 for k, v in totals.items()},
+    )
+
+
+def _percentile(values: list[float], pct: float) -> float | None:
+    if not values:
+        return None
+    values = sorted(values)
+    rank = max(0, math.ceil(pct / 100 * len(values)) - 1)
+    return values[rank]
+
+
+def service(user, period: Period, unit=None) -> Section | None:
+    from interactions.models import ServiceCase
+
+    if not get_principal(user).sees_kind("service_case"):
+        return None
+    start, end = period.datetime_range()
+    visible = _unit_filter(ServiceCase.objects.visible_to(user), unit, "customer__")
+    received = visible.filter(received_at__gte=start, received_at__lt=end)
+    rows = [
+        [str(ServiceCase.Category(r["category"]).label), str(ServiceCase.Severity(r["severity"]).label), r["n"]]
+        for r in received.values("category", "severity").annotate(n=Count("id")).order_by("category", "severity")
+    ]
+    closed = visible.filter(closed_at__gte=start, closed_at__lt=end)
+    hours = [
+        (closed_at - received_at).total_seconds() / 3600
+        for received_at, closed_at in closed.values_list("received_at", "closed_at")
+    ]
+    scores = closed.aggregate(csat=Avg("satisfaction"), answers=Count("recommend"))
+    promoters = closed.filter(recommend__gte=9).count()
+    detractors = closed.filter(recommend__lte=6).count()
+    answers = scores["answers"]
+    summary = {
+        "received": received.count(),
+        "closed": len(hours),
+        "avg_hours": round(sum(hours) / len(hours), 1) if hours else None,
+        "p90_hours": round(_percentile(hours, 90), 1) if hours else None,
+        "overdue": visible.overdue().count(),
+        "csat": round(scores["csat"], 2) if scores["csat"] is not None else None,
+        "nps": round(100 * (promoters - detractors) / answers, 1) if answers else None,
+    }
+    return Section(
+        "service",
+        str(_("Service cases")),
+        [str(_("Category")), str(_("Severity")), str(_("Cases received"))],
+        rows,
+        [(f"{r[0]} / {r[1]}", r[2]) for r in rows],
+        summary,
+    )
+
+
+def silent_customers(user, days: int = SILENT_DAYS_DEFAULT, unit=None):
+    """Visible active customers with no activity and no order for `days` days (a queryset, for paging)."""
+    from interactions.models import Activity, Order
+
+    since = timezone.now() - timedelta(days=days)
+    qs = _unit_filter(Customer.objects.visible_to(user).active(), unit)
+    return (
+        qs.exclude(pk__in=Activity.objects.filter(occurred_at__gte=since).values("customer_id"))
+        .exclude(pk__in=Order.objects.filter(ordered_on__gte=since.date()).values("customer_id"))
+        .select_related("owner", "org_unit")
+        .order_by("updated_at", "pk")
+    )
+
+
+RFM_SEGMENTS = {
+    "loyal": _("High-value loyal"),
+    "new": _("New"),
+    "regular": _("Regular"),
+    "at_risk": _("At risk"),
+    "dormant": _("Dormant"),
+}
+
+
+def rfm_segment(recency_days: int, frequency: int, monetary: Decimal, monetary_median: Decimal) -> str:
+    """The segment rule (docs/adr/0008-dashboards.md): recency first, then frequency and value."""
+    if recency_days > 365:
+        return "dormant"
+    if recency_days > 180:
+        return "at_risk"
+    if frequency >= 3 and monetary >= monetary_median:
+        return "loyal"
+    if frequency == 1 and recency_days <= 90:
+        return "new"
+    return "regular"
+
+
+def rfm(user, unit=None, today: date | None = None) -> Section | None:
+    from interactions.models import Payment
+
+    if not get_principal(user).sees_kind("payment"):
+        return None
+    today = today or timezone.localdate()
+    qs = _unit_filter(Payment.objects.visible_to(user), unit, "customer__").filter(paid_on__isnull=False)
+    per_customer = list(
+        qs.values("customer_id", "customer__number", "customer__name")
+        .annotate(last=Max("paid_on"), n=Count("id"), total=Sum("amount"))
+        .order_by()
+    )
+    if not per_customer:
+        return Section("rfm", str(_("RFM segments")), [str(_("Segment")), str(_("Customers"))], [])
+    totals = sorted(r["total"] for r in per_customer)
+    median = totals[len(totals) // 2]
+    counts = dict.fromkeys(RFM_SEGMENTS, 0)
+    for r in per_customer:
+        r["segment"] = rfm_segment((today - r["last"]).days, r["n"], r["total"], median)
+        counts[r["segment"]] += 1
+    rows = [[str(RFM_SEGMENTS[k]), v] for k, v in counts.items()]
+    return Section(
+        "rfm",
+        str(_("RFM segments")),
+        [str(_("Segment")), str(_("Customers"))],
+        rows,
+        [(label, n) for label, n in rows],
+        summary={"customers": per_customer[:200]},
+    )
+
+
+def data_quality(user, unit=None) -> Section:
+    from dedup.models import CandidatePair
+
+    visible = _unit_filter(Customer.objects.visible_to(user).active(), unit)
+    per_unit = list(
+        visible.values("org_unit__name")
+        .annotate(n=Count("id"), avg=Avg("quality_score"), no_owner=Count("id", filter=Q(owner__isnull=True)))
+        .order_by("org_unit__name")
+    )
+    invalid = dict(
+        ContactPoint.objects.filter(customer__in=visible, is_valid=False)
+        .values_list("customer__org_unit__name")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    open_pairs = CandidatePair.objects.filter(status="open", a__in=visible, b__in=visible).count()
+    rows = [
+        [
+            r["org_unit__name"] or "—",
+            r["n"],
+            round(r["avg"], 1) if r["avg"] is not None else None,
+            invalid.get(r["org_unit__name"], 0),
+            r["no_owner"],
+        ]
+        for r in per_unit
+    ]
+    overall = visible.aggregate(avg=Avg("quality_score"))
+    return Section(
+        "quality",
+        str(_("Data quality")),
+        [
+            str(_("Unit")),
+            str(_("Customers")),
+            str(_("Average quality score")),
+            str(_("Invalid contact points")),
+            str(_("Without owner")),
+        ],
+        rows,
+        [(r[0], r[2] or 0) for r in rows],
+        summary={"avg": round(overall["avg"], 1) if overall["avg"] is not None else None, "open_pairs": open_pairs},
+    )
+
+
+def dashboard(user, *, period: Period, unit=None) -> list[Section]:
+    """All sections the viewer's roles may see, in page order."""
+    sections = [
+        funnel(user, period, unit),
+        won_lost(user, period, unit),
+        activities(user, 30, unit),
+        receivables(user, unit),
+        service(user, period, unit),
+        rfm(user, unit),
+        data_quality(user, unit),
+    ]
+    return [s for s in sections if s is not None]

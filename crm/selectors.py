@@ -1,0 +1,42 @@
+"""Reads for site-wide pages. Every figure goes through the visibility choke point."""
+
+from sharing.principal import get_principal
+
+
+def home_context(user) -> dict:
+    """The workbench: my customers and figures, follow-ups, open cases, requests waiting for me.
+
+    Panels a role cannot use are None (hidden), not empty. Managers also get their unit's
+    figures; executives the company's (through visible_to, so scope decides, not the role name).
+    """
+    from customers.models import Customer
+    from dedup.selectors import open_pair_count
+    from interactions.models import ServiceCase
+    from interactions.selectors import followups_for_home
+    from sharing.selectors import inbox_requests, my_requests
+
+    principal = get_principal(user)
+    visible = Customer.objects.visible_to(user).active()
+    followups = followups_for_home(user) if principal.sees_kind("activity") else None
+    cases = ServiceCase.objects.visible_to(user).open() if principal.sees_kind("service_case") else None
+    pending = list(inbox_requests(user=user)[:10])
+    context = {
+        "my_customers": visible.filter(owner=user).select_related("org_unit").order_by("-updated_at")[:10],
+        "visible_count": visible.count(),
+        "followups_today": followups["items"] if followups else None,
+        "followups": followups,
+        "open_cases": list(cases.select_related("customer").order_by("due_at")[:10]) if cases is not None else None,
+        "open_case_count": cases.count() if cases is not None else None,
+        "overdue_case_count": cases.overdue().count() if cases is not None else None,
+        "pending_requests": pending if (pending or principal.is_manager) else None,
+        "my_pending_requests": list(my_requests(user=user).filter(status="pending")[:5]),
+        "duplicate_count": open_pair_count(user) if principal.may("can_merge") else None,
+        "is_manager": principal.is_manager,
+    }
+    if principal.is_manager or principal.scope("view").sees_all:
+        # The unit's (or the company's) figures: everything the viewer's scope covers.
+        context["unit_figures"] = {
+            "customers": context["visible_count"],
+            "without_owner": visible.filter(owner__isnull=True).count(),
+        }
+    return context

@@ -1,0 +1,44 @@
+"""The workbench shows each role what it may use, counted within the viewer's scope."""
+
+from datetime import timedelta
+
+from django.urls import reverse
+from django.utils import timezone
+
+from customers.tests.factories import CustomerFactory
+from interactions.tests.factories import ActivityFactory, ServiceCaseFactory
+
+
+def test_rep_sees_own_followups_and_customers(client_for, shenzhen_sales_rep, guangzhou_sales_rep):
+    mine = CustomerFactory(owner=shenzhen_sales_rep, name="我的客户")
+    CustomerFactory(owner=guangzhou_sales_rep, name="别人的客户")
+    ActivityFactory(customer=mine, subject="回电确认报价", follow_up_on=timezone.localdate())
+    body = client_for(shenzhen_sales_rep).get(reverse("home")).content.decode()
+    assert "我的客户" in body
+    assert "别人的客户" not in body
+    assert "回电确认报价" in body
+
+
+def test_finance_clerk_has_no_followup_or_case_panels(client_for, finance_clerk):
+    response = client_for(finance_clerk).get(reverse("home"))
+    assert response.context["followups_today"] is None
+    assert response.context["open_cases"] is None
+
+
+def test_service_agent_sees_open_and_overdue_cases(client_for, service_agent, shenzhen_sales_rep):
+    customer = CustomerFactory(owner=shenzhen_sales_rep)
+    ServiceCaseFactory(customer=customer, subject="漏水投诉", due_at=timezone.now() - timedelta(hours=1))
+    response = client_for(service_agent).get(reverse("home"))
+    assert response.context["open_case_count"] == 1
+    assert response.context["overdue_case_count"] == 1
+    assert "漏水投诉" in response.content.decode()
+
+
+def test_manager_figures_count_only_their_scope(
+    client_for, guangdong_sales_manager, shenzhen_sales_rep, beijing_sales_rep
+):
+    CustomerFactory(owner=shenzhen_sales_rep)
+    CustomerFactory(owner=beijing_sales_rep)
+    response = client_for(guangdong_sales_manager).get(reverse("home"))
+    assert response.context["unit_figures"]["customers"] == 1
+    assert response.context["pending_requests"] == []
