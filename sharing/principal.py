@@ -1,0 +1,214 @@
+"""The principal: everything visibility needs to know about a user, computed once per request.
+
+Two or three tiny queries (groups with their policies, the home unit, live unit grants, the
+subtree expansion over the few hundred units) and then no more, whatever the page does. The
+principal is cached on the user object, which lives for one request (or one task), so a
+revocation takes effect on the next request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.contrib.auth.models import Permission
+from django.db.models import Q
+from django.utils import timezone
+
+from customers.field_groups import CORE, FIELD_GROUPS
+from sharing.models import SCOPE_RANK, Action, FieldLevel, Membership, OrgUnit, RolePolicy, Scope, UnitGrant
+
+CACHE_ATTR = "_crm_principal"
+
+FLAG_NAMES = (
+    "can_export",
+    "can_import",
+    "can_merge",
+    "can_erase",
+    "can_view_audit",
+    "can_transfer",
+    "can_manage_access",
+)
+
+
+@dataclass(frozen=True)
+class ActionScope:
+    """For one action: everything, or own records plus the customers of these org units."""
+
+    sees_all: bool = False
+    unit_ids: frozenset[int] = frozenset()
+
+
+@dataclass
+class Principal:
+    user_id: int | None
+    group_ids: frozenset[int] = frozenset()
+    unit_id: int | None = None
+    unit_path: str = ""
+    is_manager: bool = False
+    is_superuser: bool = False
+    scopes: dict[str, ActionScope] = field(default_factory=dict)
+    field_levels: dict[str, int] = field(default_factory=dict)
+    interaction_kinds: frozenset[str] = frozenset()
+    flags: dict[str, bool] = field(default_factory=dict)
+    role_codes: frozenset[str] = frozenset()
+
+    @property
+    def is_authenticated(self) -> bool:
+        return self.user_id is not None
+
+    def scope(self, action: str) -> ActionScope:
+        return self.scopes.get(action, ActionScope())
+
+    def field_level(self, group: str) -> int:
+        return self.field_levels.get(group, FieldLevel.HIDDEN)
+
+    def may(self, flag: str) -> bool:
+        return self.is_superuser or self.flags.get(flag, False)
+
+    def sees_kind(self, kind: str) -> bool:
+        return self.is_superuser or kind in self.interaction_kinds
+
+
+ANONYMOUS = Principal(user_id=None)
+
+
+def _scope_units(scope: str, unit: OrgUnit | None, all_units: list[tuple[int, str]]) -> set[int]:
+    if unit is None or scope in (Scope.NONE, Scope.OWN):
+        return set()
+    if scope == Scope.UNIT:
+        return {unit.pk}
+    return {pk for pk, path in all_units if path.startswith(unit.path)}
+
+
+def build_principal(user) -> Principal:
+    """Compute the principal from the database (no caching)."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return ANONYMOUS
+    if user.is_superuser:
+        return Principal(
+            user_id=user.pk,
+            is_superuser=True,
+            scopes={a: ActionScope(sees_all=True) for a in Action.values},
+            field_levels=dict.fromkeys(FIELD_GROUPS, FieldLevel.EDITABLE),
+            flags=dict.fromkeys(FLAG_NAMES, True),
+        )
+    groups = list(user.groups.values_list("pk", flat=True))
+    policies = list(RolePolicy.objects.filter(group_id__in=groups))
+    membership = Membership.objects.select_related("unit").filter(user_id=user.pk).first()
+    unit = membership.unit if membership else None
+
+    best = {Action.VIEW: Scope.NONE, Action.CHANGE: Scope.NONE}
+    levels: dict[str, int] = {CORE: FieldLevel.VISIBLE}
+    kinds: set[str] = set()
+    flags = dict.fromkeys(FLAG_NAMES, False)
+    for policy in policies:
+        for action, scope in ((Action.VIEW, policy.view_scope), (Action.CHANGE, policy.change_scope)):
+            if SCOPE_RANK[scope] > SCOPE_RANK[best[action]]:
+                best[action] = scope
+        for group_name, level in (policy.field_levels or {}).items():
+            if group_name in FIELD_GROUPS:
+                levels[group_name] = max(levels.get(group_name, FieldLevel.HIDDEN), int(level))
+        kinds.update(policy.interaction_kinds or [])
+        for flag in FLAG_NAMES:
+            flags[flag] = flags[flag] or getattr(policy, flag)
+    # Whoever may change a record may see it.
+    if SCOPE_RANK[best[Action.CHANGE]] > SCOPE_RANK[best[Action.VIEW]]:
+        best[Action.VIEW] = best[Action.CHANGE]
+
+    needs_tree = any(s in (Scope.SUBTREE,) for s in best.values())
+    grants = list(
+        UnitGrant.objects.live()
+        .filter(group_id__in=groups)
+        .select_related("unit")
+        .only("action", "include_subtree", "unit__id", "unit__path")
+    )
+    if grants:
+        needs_tree = needs_tree or any(g.include_subtree for g in grants)
+    all_units = list(OrgUnit.objects.values_list("pk", "path")) if needs_tree else []
+
+    scopes = {}
+    for action in Action.values:
+        if best[action] == Scope.ALL:
+            scopes[action] = ActionScope(sees_all=True)
+            continue
+        unit_ids = _scope_units(best[action], unit, all_units)
+        for grant in grants:
+            if action == Action.VIEW or grant.action == Action.CHANGE:
+                if grant.include_subtree:
+                    unit_ids.update(pk for pk, path in all_units if path.startswith(grant.unit.path))
+                else:
+                    unit_ids.add(grant.unit.pk)
+        scopes[action] = ActionScope(unit_ids=frozenset(unit_ids))
+
+    return Principal(
+        user_id=user.pk,
+        group_ids=frozenset(groups),
+        unit_id=unit.pk if unit else None,
+        unit_path=unit.path if unit else "",
+        is_manager=bool(membership and membership.is_manager),
+        scopes=scopes,
+        field_levels=levels,
+        interaction_kinds=frozenset(kinds),
+        flags=flags,
+        role_codes=frozenset(p.code for p in policies),
+    )
+
+
+def get_principal(user) -> Principal:
+    """The user's principal, computed once per user object (one request or one task)."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return ANONYMOUS
+    cached = getattr(user, CACHE_ATTR, None)
+    if cached is None:
+        cached = build_principal(user)
+        setattr(user, CACHE_ATTR, cached)
+    return cached
+
+
+def forget_principal(user) -> None:
+    """Drop the cached principal (after a grant or revocation in the same request)."""
+    if user is not None and hasattr(user, CACHE_ATTR):
+        delattr(user, CACHE_ATTR)
+
+
+_PERMISSION_IDS: dict[str, list[int]] = {}
+
+
+def share_permission_ids(action: str) -> list[int]:
+    """Permission ids that satisfy an action on a share (change shares imply view)."""
+    if action not in _PERMISSION_IDS:
+        codenames = ["change_customer"] if action == Action.CHANGE else ["view_customer", "change_customer"]
+        _PERMISSION_IDS[action] = list(
+            Permission.objects.filter(content_type__app_label="customers", codename__in=codenames)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+    return _PERMISSION_IDS[action]
+
+
+def visibility_q(principal: Principal, action: str, prefix: str = "") -> Q | None:
+    """The one predicate. None means 'everything'; an empty Q never happens for a real user.
+
+    `owner = me OR org_unit IN (scope) OR id = ANY(ARRAY(live user shares)) OR
+    id = ANY(ARRAY(live group shares))`, the form PostgreSQL turns into a BitmapOr of index scans.
+    """
+    from sharing.models import CustomerGroupShare, CustomerUserShare
+
+    scope = principal.scope(action)
+    if scope.sees_all:
+        return None
+    now = timezone.now()
+    perm_ids = share_permission_ids(action)
+    live = Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+    user_shares = CustomerUserShare.objects.filter(live, user_id=principal.user_id, permission_id__in=perm_ids).values(
+        "content_object_id"
+    )
+    q = Q(**{f"{prefix}owner_id": principal.user_id}) | Q(**{f"{prefix}pk__any_array": user_shares})
+    if principal.group_ids:
+        group_shares = CustomerGroupShare.objects.filter(
+            live, group_id__in=sorted(principal.group_ids), permission_id__in=perm_ids
+        ).values("content_object_id")
+        q |= Q(**{f"{prefix}pk__any_array": group_shares})
+    if scope.unit_ids:
+        q |= Q(**{f"{prefix}org_unit_id__in": sorted(scope.unit_ids)})
+    return q

@@ -1,0 +1,96 @@
+"""Signal handlers of the sharing app.
+
+- Share usage: the permission review lists shares nobody used for 90 days. "Used" means the share
+  is what let its holder open the customer: whenever a sensitive read of a customer is logged
+  (`sharing.audit.log_access`, which the 360 view, unmasking and exports call), the actor's live
+  shares of that customer get `last_used_at = now`, at most once a day per share and only when the
+  actor's own scope (owner, role scope, unit grants) would not have shown the customer anyway.
+  Hooking the access log keeps the other apps free of sharing calls: logging the read is already
+  required of them (TESTING.md T2).
+- Changes to the org tree, memberships and role policies are audited by django-auditlog (they
+  change who sees what); shares and grants are logged by sharing.services.
+- After `migrate`/`flush` the permission ids the visibility predicate caches may have changed
+  (the test suite's transactional tests flush and recreate permissions): drop the cache.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from auditlog.models import LogEntry
+from django.db.models import Q
+from django.db.models.signals import post_migrate, post_save
+from django.dispatch import receiver
+from django.utils import timezone
+
+TOUCH_INTERVAL = timedelta(days=1)
+
+
+def register_audited_models() -> None:
+    from auditlog.registry import auditlog
+
+    from sharing.models import Membership, OrgUnit, RolePolicy
+
+    for model in (OrgUnit, Membership, RolePolicy):
+        if not auditlog.contains(model):
+            auditlog.register(model)
+
+
+register_audited_models()
+
+
+@receiver(post_migrate, dispatch_uid="sharing.reset_permission_cache")
+def reset_permission_cache(**kwargs):
+    from sharing import principal
+
+    principal._PERMISSION_IDS.clear()
+
+
+@receiver(post_save, sender=LogEntry, dispatch_uid="sharing.touch_shares_on_access")
+def touch_shares_on_access(sender, instance: LogEntry, created: bool, **kwargs):
+    if not created or instance.action != LogEntry.Action.ACCESS or not instance.actor_id:
+        return
+    from django.contrib.contenttypes.models import ContentType
+
+    from customers.models import Customer
+
+    if instance.content_type_id != ContentType.objects.get_for_model(Customer).pk:
+        return
+    try:
+        customer_id = int(instance.object_pk)
+    except (TypeError, ValueError):
+        return
+    shares_touch(actor=instance.actor, customer_id=customer_id, detail=instance.additional_data or {})
+
+
+def shares_touch(*, actor, customer_id: int, detail: dict) -> None:
+    """Mark the actor's shares (and unmask grant) of one customer as used, at most once a day.
+
+    One UPDATE per kind of share, and none at all for a principal who sees every customer anyway.
+    The customer filters make the update a no-op when the actor owns the customer or has it in
+    scope, so only shares that were actually needed count as used.
+    """
+    from sharing.models import Action, CustomerGroupShare, CustomerUserShare, UnmaskGrant
+    from sharing.principal import get_principal
+
+    principal = get_principal(actor)
+    now = timezone.now()
+    stale = Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - TOUCH_INTERVAL)
+    live = Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+    if detail.get("what") == "unmask" and detail.get("field_group"):
+        UnmaskGrant.objects.filter(live, stale, user_id=principal.user_id, customer_id=customer_id).filter(
+            field_group=detail["field_group"]
+        ).update(last_used_at=now)
+    scope = principal.scope(Action.VIEW)
+    if scope.sees_all:
+        return
+    needed = ~Q(content_object__owner_id=principal.user_id)
+    if scope.unit_ids:
+        needed &= ~Q(content_object__org_unit_id__in=sorted(scope.unit_ids))
+    CustomerUserShare.objects.filter(
+        live, stale, needed, user_id=principal.user_id, content_object_id=customer_id
+    ).update(last_used_at=now)
+    if principal.group_ids:
+        CustomerGroupShare.objects.filter(
+            live, stale, needed, group_id__in=sorted(principal.group_ids), content_object_id=customer_id
+        ).update(last_used_at=now)
