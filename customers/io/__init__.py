@@ -1,0 +1,1 @@
+"""Import and export of customers, and personal-data requests (PIPL/GDPR). See docs/import-format.md."""

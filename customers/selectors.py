@@ -1,0 +1,500 @@
+"""Reads shaped for the customer pages. Every one starts from `Customer.objects.visible_to(user, …)`.
+
+Values that may be masked reach templates only through `CustomerPresenter` (sharing/presenters.py);
+rows of related records (relationships) are filtered with `visibility_q` on the other side.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import import_module
+
+from auditlog.models import LogEntry
+from django.contrib.auth import get_user_model
+from django.contrib.contenttypes.models import ContentType
+from django.db.models import Prefetch, Q
+from django.http import Http404
+from django.shortcuts import get_object_or_404
+from django.template.loader import render_to_string
+from django.utils.translation import gettext_lazy as _
+
+from customers.field_groups import CONTACT, IDENTITY
+from customers.models import CompanyProfile, ContactPoint, Customer, PersonProfile, Relationship
+from sharing.masking import mask_generic
+from sharing.models import FieldLevel, OrgUnit, RolePolicy, Scope
+from sharing.presenters import CustomerPresenter, unmask_grants_for
+from sharing.principal import get_principal, visibility_q
+
+PAGE_SIZE = 25
+AUTOCOMPLETE_LIMIT = 10
+HISTORY_LIMIT = 50
+MERGE_CHAIN_LIMIT = 5
+
+
+# --- single customers (404 when hidden or missing: the two answers are identical)
+
+
+def customer_for_view(user, pk) -> Customer:
+    return get_object_or_404(Customer.objects.visible_to(user, action="view"), pk=pk)
+
+
+def customer_for_change(user, pk) -> Customer:
+    queryset = Customer.objects.visible_to(user, action="change").select_related("company", "person")
+    return get_object_or_404(queryset.prefetch_related("contact_points", "roles", "tags"), pk=pk)
+
+
+def customer_for_transfer(user, pk) -> Customer:
+    """Only users whose role may transfer, and only customers they may change."""
+    if not get_principal(user).may("can_transfer"):
+        raise Http404
+    return get_object_or_404(
+        Customer.objects.visible_to(user, action="change").select_related("owner", "org_unit"), pk=pk
+    )
+
+
+def customer_survivor(user, customer: Customer) -> Customer:
+    """Where a merged customer lives on: its survivor (following a merge chain), if the user can see it."""
+    current = customer
+    for _hop in range(MERGE_CHAIN_LIMIT):
+        if current.status != Customer.Status.MERGED or not current.merged_into_id:
+            break
+        current = get_object_or_404(Customer.objects.visible_to(user), pk=current.merged_into_id)
+    if current.pk == customer.pk or current.status == Customer.Status.MERGED:
+        raise Http404
+    return current
+
+
+def customer_create_allowed(user) -> bool:
+    """Anyone whose role may change some customers may enter new ones (they become the owner)."""
+    principal = get_principal(user)
+    if not principal.is_authenticated:
+        return False
+    if principal.is_superuser:
+        return True
+    return RolePolicy.objects.filter(group_id__in=principal.group_ids).exclude(change_scope=Scope.NONE).exists()
+
+
+def customer_presenter_for_new(user, kind: str) -> CustomerPresenter:
+    """The presenter of a customer the user is about to create (and will own)."""
+    return CustomerPresenter(Customer(kind=kind, owner_id=user.pk), user, unmask_groups=set())
+
+
+# --- the list
+
+
+def customer_list(user, filters: dict):
+    """Visible customers matching the filters, sorted; merged and erased ones only when asked for."""
+    from customers.forms import CustomerFilterForm
+
+    queryset = Customer.objects.visible_to(user, action="view")
+    status = filters.get("status")
+    if not status:
+        queryset = queryset.active()
+    elif status != CustomerFilterForm.STATUS_ALL:
+        queryset = queryset.filter(status=status)
+    if filters.get("q"):
+        queryset = queryset.search(filters["q"])
+    if filters.get("kind"):
+        queryset = queryset.filter(kind=filters["kind"])
+    if filters.get("role"):
+        queryset = queryset.filter(roles=filters["role"])
+    if filters.get("tag"):
+        queryset = queryset.filter(tags=filters["tag"])
+    if filters.get("owner"):
+        queryset = queryset.filter(owner=filters["owner"])
+    if filters.get("org_unit"):
+        unit_ids = list(OrgUnit.objects.filter(path__startswith=filters["org_unit"].path).values_list("pk", flat=True))
+        queryset = queryset.filter(org_unit_id__in=unit_ids)
+    if filters.get("province"):
+        queryset = queryset.filter(province__startswith=filters["province"])
+    order = CustomerFilterForm.SORTS.get(filters.get("sort") or "-updated", CustomerFilterForm.SORTS["-updated"])
+    return queryset.order_by(*order).select_related("owner", "org_unit")
+
+
+def customer_rows(user, customers) -> list[CustomerPresenter]:
+    """Presenters for one page of the list: roles, tags and phones in three queries, whatever the page size."""
+    customers = list(customers)
+    phones = ContactPoint.objects.filter(kind__in=[ContactPoint.Kind.MOBILE, ContactPoint.Kind.LANDLINE])
+    from django.db.models import prefetch_related_objects
+
+    prefetch_related_objects(customers, "roles", "tags", Prefetch("contact_points", queryset=phones))
+    grants = unmask_grants_for(user, [c.pk for c in customers])
+    return [CustomerPresenter(c, user, unmask_groups=grants.get(c.pk, set())) for c in customers]
+
+
+def _scope_users_and_units(user, action: str):
+    principal = get_principal(user)
+    scope = principal.scope(action)
+    users = (
+        get_user_model()
+        .objects.filter(is_active=True, membership__isnull=False)
+        .select_related("membership__unit")
+        .order_by("membership__unit__path", "username")
+    )
+    units = OrgUnit.objects.filter(is_active=True).order_by("path")
+    if not scope.sees_all:
+        users = users.filter(membership__unit_id__in=sorted(scope.unit_ids))
+        units = units.filter(pk__in=sorted(scope.unit_ids))
+    return users, units
+
+
+def customer_filter_choices(user):
+    """Owners and units offered as list filters: those in the user's view scope."""
+    users, units = _scope_users_and_units(user, "view")
+    if not get_principal(user).scope("view").sees_all:
+        users = users | get_user_model().objects.filter(pk=user.pk)
+    return users.distinct(), units
+
+
+def transfer_choices(user):
+    """New owners and units a transferrer may choose: those in their change scope."""
+    return _scope_users_and_units(user, "change")
+
+
+def customer_autocomplete(user, text: str, exclude=None):
+    """Up to ten current customers the user can see, for picking the other side of a relationship."""
+    text = (text or "").strip()
+    if not text:
+        return []
+    queryset = Customer.objects.visible_to(user).active().search(text)
+    if exclude:
+        queryset = queryset.exclude(pk=exclude)
+    return list(queryset.order_by("name_normalized", "pk").only("pk", "number", "name", "kind")[:AUTOCOMPLETE_LIMIT])
+
+
+# --- relationships
+
+
+def _relationship_querysets(user, customer: Customer):
+    principal = get_principal(user)
+    outgoing = Relationship.objects.filter(from_customer=customer).select_related("to_customer")
+    incoming = Relationship.objects.filter(to_customer=customer).select_related("from_customer")
+    q_out = visibility_q(principal, "view", prefix="to_customer__")
+    q_in = visibility_q(principal, "view", prefix="from_customer__")
+    if q_out is not None:
+        outgoing = outgoing.filter(q_out)
+    if q_in is not None:
+        incoming = incoming.filter(q_in)
+    return outgoing, incoming
+
+
+@dataclass
+class RelationshipRow:
+    label: str
+    other: Customer
+    relationship: Relationship
+
+
+def customer_relationships(user, customer: Customer) -> list[RelationshipRow]:
+    """Relationships from both sides, labelled as read from `customer`; only with customers the user can see.
+
+    A relationship with a customer the user cannot see is left out entirely (its name would leak).
+    """
+    outgoing, incoming = _relationship_querysets(user, customer)
+    rows = [RelationshipRow(rel.label_for(customer.pk), rel.to_customer, rel) for rel in outgoing]
+    rows += [RelationshipRow(rel.label_for(customer.pk), rel.from_customer, rel) for rel in incoming]
+    rows.sort(key=lambda row: (row.relationship.kind, row.other.name_normalized))
+    return rows
+
+
+def customer_relationships_editable(user, customer: Customer):
+    """Relationships the edit form offers to remove: those with a customer the user can see."""
+    outgoing, incoming = _relationship_querysets(user, customer)
+    ids = Q(pk__in=outgoing.values("pk")) | Q(pk__in=incoming.values("pk"))
+    return Relationship.objects.filter(ids).select_related("from_customer", "to_customer").order_by("kind", "pk")
+
+
+# --- history
+
+
+# Which audited fields belong to a maskable field group, per model (auditlog already masks some).
+HISTORY_FIELD_GROUPS = {
+    "contactpoint": {
+        "value": CONTACT,
+        "normalized": CONTACT,
+        "district": CONTACT,
+        "postcode": CONTACT,
+    },
+    "companyprofile": {"registered_address": CONTACT, "credit_code": IDENTITY},
+    "personprofile": {"id_number": IDENTITY, "birth_date": IDENTITY, "marital_status": IDENTITY},
+}
+HISTORY_SKIP_FIELDS = {
+    "id",
+    "customer",
+    "from_customer",
+    "to_customer",
+    "created_at",
+    "updated_at",
+    "name_normalized",
+    "normalized",
+    "version",
+}
+USER_FIELDS = {"owner", "created_by", "updated_by"}
+
+
+@dataclass
+class HistoryChange:
+    label: str
+    old: str
+    new: str
+
+
+@dataclass
+class HistoryEntry:
+    timestamp: object
+    actor: str
+    action: str
+    subject: str
+    what: str = ""
+    changes: list[HistoryChange] = field(default_factory=list)
+    details: list[tuple[str, str]] = field(default_factory=list)
+
+
+def customer_history_allowed(user, customer: Customer) -> bool:
+    principal = get_principal(user)
+    return principal.may("can_view_audit") or (customer.owner_id is not None and customer.owner_id == principal.user_id)
+
+
+def _history_query(customer: Customer, contact_ids, relationship_ids) -> Q:
+    """Entries of the customer, its profile, its contact points and relationships: all by indexed object id.
+
+    Deleted contact points and relationships leave an entry on the customer itself (see
+    customers.services), so no query has to search the JSON of other entries.
+    """
+    types = ContentType.objects.get_for_models(Customer, CompanyProfile, PersonProfile, ContactPoint, Relationship)
+    q = Q(content_type=types[Customer], object_id=customer.pk)
+    if contact_ids:
+        q |= Q(content_type=types[ContactPoint], object_id__in=list(contact_ids))
+    if relationship_ids:
+        q |= Q(content_type=types[Relationship], object_id__in=list(relationship_ids))
+    profile = getattr(customer, "company" if customer.is_company else "person", None)
+    if profile is not None:
+        q |= Q(content_type=types[type(profile)], object_id=profile.pk)
+    return q
+
+
+def _model_field(model, name: str):
+    """The concrete field `name` of `model`, or None (reverse relations auditlog also lists, gone fields)."""
+    try:
+        model_field = model._meta.get_field(name)
+    except Exception:  # noqa: BLE001  (FieldDoesNotExist: a field that no longer exists)
+        return None
+    return model_field if getattr(model_field, "concrete", False) else None
+
+
+def _readable(model_field, value: str) -> str:
+    """Choice labels and yes/no instead of stored codes."""
+    if model_field is not None and model_field.choices:
+        return str(dict(model_field.flatchoices).get(value, value))
+    if model_field is not None and model_field.get_internal_type() == "BooleanField":
+        return str(_("yes")) if value == "True" else str(_("no")) if value == "False" else value
+    return value
+
+
+def customer_history(user, customer: Customer, presenter: CustomerPresenter, *, contact_ids=(), relationship_ids=()):
+    """The latest changes to the customer, its profile, contact points and relationships, or None.
+
+    Only for viewers who may read the audit trail and for the owner. Values of maskable field
+    groups are shown as the viewer's policy allows (auditlog already masks some of them itself).
+    """
+    if not customer_history_allowed(user, customer):
+        return None
+    entries = list(
+        LogEntry.objects.filter(_history_query(customer, contact_ids, relationship_ids))
+        .exclude(action=LogEntry.Action.ACCESS)
+        .select_related("actor", "content_type")
+        .order_by("-timestamp", "-pk")[:HISTORY_LIMIT]
+    )
+    user_ids, unit_ids = set(), set()
+    for entry in entries:
+        for name, values in (entry.changes or {}).items():
+            target = user_ids if name in USER_FIELDS else unit_ids if name == "org_unit" else None
+            if target is not None:
+                target.update(v for v in values if v and str(v).isdigit())
+    users = {str(u.pk): u.get_full_name() or u.username for u in get_user_model().objects.filter(pk__in=user_ids)}
+    units = {str(u.pk): u.name for u in OrgUnit.objects.filter(pk__in=unit_ids)}
+
+    def shown(model_name, model_field, name, value):
+        if value in (None, "None", ""):
+            return ""
+        if name in USER_FIELDS:
+            return users.get(str(value), str(value))
+        if name == "org_unit":
+            return units.get(str(value), str(value))
+        group = HISTORY_FIELD_GROUPS.get(model_name, {}).get(name)
+        if group is not None:
+            if not presenter.sees(group):
+                return str(_("hidden"))
+            if not presenter.clear(group):
+                return mask_generic(value)
+        return _readable(model_field, str(value))
+
+    action_labels = dict(LogEntry.Action.choices)
+    result = []
+    for entry in entries:
+        model = entry.content_type.model_class()
+        model_name = entry.content_type.model
+        changes = []
+        created = entry.action == LogEntry.Action.CREATE
+        for name, values in (entry.changes or {}).items():
+            model_field = _model_field(model, name) if model else None
+            if name in HISTORY_SKIP_FIELDS or model_field is None:
+                continue
+            if isinstance(values, dict) and values.get("type") == "m2m":  # roles and tags
+                objects = ", ".join(str(o) for o in values.get("objects", []))
+                sign = "+" if values.get("operation") == "add" else "−"
+                changes.append(HistoryChange(str(model_field.verbose_name), "", f"{sign} {objects}"))
+                continue
+            if not isinstance(values, list | tuple) or len(values) != 2:
+                continue
+            new = shown(model_name, model_field, name, values[1])
+            old = "" if created else shown(model_name, model_field, name, values[0])
+            if created and not new:
+                continue  # a new record's empty fields say nothing
+            changes.append(HistoryChange(str(model_field.verbose_name), old, new))
+        data = entry.additional_data or {}
+        details = [(str(k), str(v)) for k, v in data.items() if k != "what" and v not in (None, "")]
+        result.append(
+            HistoryEntry(
+                timestamp=entry.timestamp,
+                actor=(entry.actor.get_full_name() or entry.actor.username) if entry.actor else "",
+                action=str(action_labels.get(entry.action, entry.action)),
+                subject=str(model._meta.verbose_name) if model else model_name,
+                what=str(data.get("what", "")),
+                changes=changes,
+                details=details,
+            )
+        )
+    return result
+
+
+# --- the 360° page
+
+
+def customer_360_customer(user, pk) -> Customer:
+    """The customer with everything the 360° page shows, in a fixed number of queries."""
+    queryset = (
+        Customer.objects.visible_to(user, action="view")
+        .select_related("owner", "org_unit", "company", "person", "created_by", "updated_by")
+        .prefetch_related("roles", "tags", "contact_points")
+    )
+    return get_object_or_404(queryset, pk=pk)
+
+
+def _profile_rows(customer: Customer) -> list[tuple[str, object]]:
+    """Core-group profile fields (always visible to whoever sees the customer)."""
+    if customer.is_company:
+        profile = getattr(customer, "company", None)
+        if profile is None:
+            return []
+        return [
+            (_("Industry"), profile.industry),
+            (_("Size"), profile.get_size_display()),
+            (_("Website"), profile.website),
+            (_("Founded on"), profile.founded_on),
+        ]
+    profile = getattr(customer, "person", None)
+    if profile is None:
+        return []
+    return [(_("Gender"), profile.get_gender_display()), (_("Title"), profile.title)]
+
+
+def _identity_rows(presenter: CustomerPresenter) -> list[tuple[str, object]]:
+    if not presenter.sees(IDENTITY):
+        return []
+    if presenter.is_company:
+        return [(_("Unified social credit code"), presenter.credit_code())]
+    rows = [(_("ID number"), presenter.id_number()), (_("Birth date"), presenter.birth_date())]
+    person = getattr(presenter.customer, "person", None)
+    if person is not None and person.marital_status:
+        from sharing.presenters import ShownValue
+
+        if presenter.clear(IDENTITY):
+            rows.append((_("Marital status"), ShownValue(person.get_marital_status_display(), group=IDENTITY)))
+        else:
+            rows.append(
+                (
+                    _("Marital status"),
+                    ShownValue("****", masked=True, revealable=presenter.revealable(IDENTITY), group=IDENTITY),
+                )
+            )
+    return rows
+
+
+def customer_360_sections(*, customer: Customer, user, request) -> list[str]:
+    """The interactions app's sections (timeline, follow-ups, deals, service), rendered; [] until it provides them.
+
+    The interactions app returns only the sections the viewer's role may see, as (template, context).
+    """
+    try:
+        module = import_module("interactions.selectors")
+    except ImportError:
+        return []
+    provider = getattr(module, "customer_360_sections", None)
+    if provider is None:
+        return []
+    return [
+        render_to_string(template_name, context, request=request)
+        for template_name, context in provider(customer=customer, user=user, request=request) or []
+    ]
+
+
+def customer_360(*, user, customer: Customer, request=None) -> dict:
+    """Everything the 360° page shows, through the presenter and the visibility predicate."""
+    presenter = CustomerPresenter(customer, user)
+    can_change = (
+        customer.status not in (Customer.Status.MERGED, Customer.Status.ERASED)
+        and bool(presenter.editable_groups())
+        and Customer.objects.visible_to(user, action="change").filter(pk=customer.pk).exists()
+    )
+    relationships = customer_relationships(user, customer)
+    return {
+        "customer": presenter,
+        "profile_rows": _profile_rows(customer),
+        "identity_rows": _identity_rows(presenter),
+        "relationships": relationships,
+        "sections": customer_360_sections(customer=customer, user=user, request=request),
+        "history": customer_history(
+            user,
+            customer,
+            presenter,
+            contact_ids=[cp.pk for cp in customer.contact_points.all()],
+            relationship_ids=[row.relationship.pk for row in relationships],
+        ),
+        "history_limit": HISTORY_LIMIT,
+        "can_edit": can_change,
+        "can_transfer": can_change and get_principal(user).may("can_transfer"),
+        "sees_contact": presenter.sees(CONTACT),
+        "contact_level_masked": presenter.level(CONTACT) == FieldLevel.MASKED,
+    }
+
+
+# --- optimistic locking
+
+
+CHANGE_LABELS = {
+    "contacts": _("Contact points"),
+    "roles": _("Roles"),
+    "tags": _("Tags"),
+}
+
+
+def stale_changes(customer: Customer, changes) -> list[tuple[str, object, object]]:
+    """StaleVersion.changes with readable labels and choice values: (field, stored value, your value)."""
+    profile_model = CompanyProfile if customer.is_company else PersonProfile
+    rows = []
+    for name, stored, yours in changes:
+        if name in CHANGE_LABELS:
+            rows.append((str(CHANGE_LABELS[name]), stored, yours))
+            continue
+        model = Customer if name in {f.name for f in Customer._meta.get_fields()} else profile_model
+        try:
+            model_field = model._meta.get_field(name)
+        except Exception:  # noqa: BLE001
+            rows.append((name, stored, yours))
+            continue
+        choices = dict(model_field.choices or [])
+        rows.append(
+            (str(model_field.verbose_name), choices.get(stored, stored or "—"), choices.get(yours, yours or "—"))
+        )
+    return rows
