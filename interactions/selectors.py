@@ -1,0 +1,559 @@
+"""Reads of interactions shaped for pages: follow-ups, the timeline, the 360 sections, lists.
+
+Everything starts from `<Model>.objects.visible_to(user)`, so a record of a hidden customer or of
+a kind the user's roles do not list never reaches a page. Query counts do not grow with rows:
+related rows come with `select_related`, and the timeline is one UNION ordered and sliced in SQL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+
+from django.contrib.auth import get_user_model
+from django.core.paginator import Page, Paginator
+from django.db import models
+from django.db.models import Count, F, Q, Sum, Value
+from django.db.models.functions import Coalesce, Concat, Substr
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from customers.models import Customer
+from interactions.models import (
+    Activity,
+    Contract,
+    Opportunity,
+    Order,
+    Payment,
+    Quote,
+    ServiceCase,
+    Shipment,
+)
+from interactions.services import creatable_kinds, interactions_writer
+
+HOME_LIMIT = 10
+SECTION_LIMIT = 10
+FOLLOWUPS_PER_PAGE = 50
+LIST_PER_PAGE = 25
+TIMELINE_PER_PAGE = 10  # the 360 page's timeline sits in a column beside the profile
+
+# The timeline's kinds in the order of the filter menu, with their models and labels.
+TIMELINE_MODELS = {
+    "activity": Activity,
+    "opportunity": Opportunity,
+    "quote": Quote,
+    "contract": Contract,
+    "order": Order,
+    "shipment": Shipment,
+    "payment": Payment,
+    "service_case": ServiceCase,
+}
+KIND_LABELS = {
+    "activity": _("Activities"),
+    "opportunity": _("Opportunities"),
+    "quote": _("Quotes"),
+    "contract": _("Contracts"),
+    "order": _("Orders"),
+    "shipment": _("Shipments"),
+    "payment": _("Payments"),
+    "service_case": _("Service cases"),
+}
+
+
+def visible_kinds(user) -> list[str]:
+    """The interaction kinds the user's roles may see, in timeline order."""
+    from sharing.principal import get_principal
+
+    principal = get_principal(user)
+    return [kind for kind in TIMELINE_MODELS if principal.sees_kind(kind)]
+
+
+# --- team ---------------------------------------------------------------------------------------
+
+
+def team_members(user):
+    """For a unit manager: the active users whose unit lies in the manager's subtree (incl. the manager).
+
+    Others get only themselves.
+    """
+    from sharing.principal import get_principal
+
+    User = get_user_model()
+    principal = get_principal(user)
+    if not principal.is_manager or not principal.unit_path:
+        return User.objects.filter(pk=user.pk)
+    return (
+        User.objects.filter(is_active=True, membership__unit__path__startswith=principal.unit_path)
+        .select_related("membership__unit")
+        .order_by("last_name", "first_name", "username")
+    )
+
+
+# --- follow-ups ---------------------------------------------------------------------------------
+
+
+def followups_for_user(*, user, person_id: int | None = None, today: date | None = None):
+    """Open follow-ups due today or earlier, oldest first (so overdue ones come on top).
+
+    Everyone sees their own; a unit manager also sees the team's (the users of the manager's unit
+    subtree) and may narrow the list to one person. Always within what the user may see.
+    """
+    from sharing.principal import get_principal
+
+    today = today or timezone.localdate()
+    principal = get_principal(user)
+    qs = Activity.objects.visible_to(user).due_by(today).select_related("customer", "user")
+    if principal.is_manager and principal.unit_path:
+        team = get_user_model().objects.filter(membership__unit__path__startswith=principal.unit_path).values("pk")
+        qs = qs.filter(Q(user=user) | Q(user__in=team))
+        if person_id:
+            qs = qs.filter(user_id=person_id)
+    else:
+        qs = qs.filter(user=user)
+    return qs.order_by("follow_up_on", "occurred_at", "pk")
+
+
+def followup_counts(qs, *, today: date) -> dict:
+    """{"due_today": n, "overdue": n} of a follow-up queryset, in one query."""
+    return qs.order_by().aggregate(
+        due_today=Count("pk", filter=Q(follow_up_on=today)), overdue=Count("pk", filter=Q(follow_up_on__lt=today))
+    )
+
+
+def followups_for_home(user) -> dict:
+    """The home page's follow-up panel: counts due today and overdue, and the first ten (overdue first).
+
+    Only the user's own follow-ups (a manager's team list lives on the follow-ups page).
+    Returns {"due_today": int, "overdue": int, "items": [Activity], "url": str}; three queries.
+    """
+    today = timezone.localdate()
+    mine = Activity.objects.visible_to(user).due_by(today).filter(user=user)
+    counts = followup_counts(mine, today=today)
+    items = list(mine.select_related("customer").order_by("follow_up_on", "occurred_at", "pk")[:HOME_LIMIT])
+    return {
+        "due_today": counts["due_today"],
+        "overdue": counts["overdue"],
+        "items": items,
+        "url": reverse("interactions:followups"),
+    }
+
+
+# --- timeline -----------------------------------------------------------------------------------
+
+
+@dataclass
+class TimelineEntry:
+    kind: str
+    pk: int
+    date: datetime
+    title: str
+    summary: str
+    status: str
+    url: str | None
+    kind_label: str = ""
+    subkind: str = ""
+    amount: Decimal | None = None
+    currency: str = ""
+    actor: str = ""
+
+
+_CHAR = models.CharField()
+_TEXT = models.TextField()
+
+
+def _name(prefix: str):
+    """A user's name as `get_full_name()` gives it (the convention of the site shell), in SQL."""
+    return Concat(
+        Coalesce(f"{prefix}first_name", Value("")),
+        Value(" "),
+        Coalesce(f"{prefix}last_name", Value("")),
+        output_field=_CHAR,
+    )
+
+
+def _timeline_part(kind: str, qs, *, at, title, summary, status, subkind, actor, amount=None, currency=None):
+    """One kind's rows with the timeline's columns (all annotations, so the UNION columns line up)."""
+    return qs.annotate(
+        t_kind=Value(kind, output_field=_CHAR),
+        t_pk=F("pk"),
+        t_at=at,
+        t_title=title,
+        t_summary=summary,
+        t_status=status,
+        t_subkind=subkind,
+        t_actor=actor,
+        t_amount=amount
+        if amount is not None
+        else Value(None, output_field=models.DecimalField(max_digits=14, decimal_places=2)),
+        t_currency=currency if currency is not None else Value("", output_field=_CHAR),
+    ).values(
+        "t_kind", "t_pk", "t_at", "t_title", "t_summary", "t_status", "t_subkind", "t_actor", "t_amount", "t_currency"
+    )
+
+
+def _timeline_queryset(customer, user, kinds: list[str]):
+    parts = []
+    # The caller checked the customer's visibility once; every row here belongs to that customer,
+    # so the branches need only the customer id (compiling the visibility predicate into eight
+    # branches twice cost more than the query itself).
+    base = {kind: TIMELINE_MODELS[kind].objects.filter(customer_id=customer.pk).order_by() for kind in kinds}
+    empty = Value("", output_field=_CHAR)
+    for kind, qs in base.items():
+        if kind == "activity":
+            parts.append(
+                _timeline_part(
+                    kind,
+                    qs,
+                    at=F("occurred_at"),
+                    title=F("subject"),
+                    summary=Substr("notes", 1, 200, output_field=_TEXT),
+                    status=Value("", output_field=_CHAR),
+                    subkind=F("kind"),
+                    actor=_name("user__"),
+                )
+            )
+        elif kind == "opportunity":
+            parts.append(
+                _timeline_part(
+                    kind,
+                    qs,
+                    at=F("created_at"),
+                    title=F("name"),
+                    summary=F("close_reason"),
+                    status=F("stage"),
+                    subkind=empty,
+                    actor=_name("owner__"),
+                    amount=F("amount"),
+                    currency=F("currency"),
+                )
+            )
+        elif kind == "service_case":
+            parts.append(
+                _timeline_part(
+                    kind,
+                    qs,
+                    at=F("received_at"),
+                    title=Concat(F("number"), Value(" "), F("subject"), output_field=_CHAR),
+                    summary=Substr("description", 1, 200, output_field=_TEXT),
+                    status=F("status"),
+                    subkind=F("type"),
+                    actor=_name("created_by__"),
+                )
+            )
+        else:
+            priced = kind != "shipment"
+            parts.append(
+                _timeline_part(
+                    kind,
+                    qs,
+                    at=F("created_at"),
+                    title=F("number"),
+                    summary=Substr("note", 1, 200, output_field=_TEXT),
+                    status=F("status"),
+                    subkind=empty,
+                    actor=_name("created_by__"),
+                    amount=F("amount") if priced else None,
+                    currency=F("currency") if priced else None,
+                )
+            )
+    first, *rest = parts
+    union = first.union(*rest, all=True) if rest else first
+    return union.order_by("-t_at", "-t_pk")
+
+
+def _entry_url(kind: str, pk: int) -> str | None:
+    if kind == "activity":
+        return None
+    if kind == "service_case":
+        return reverse("interactions:case_detail", args=[pk])
+    return reverse(f"interactions:{kind}_detail", args=[pk])
+
+
+def _status_label(kind: str, code: str) -> str:
+    model = TIMELINE_MODELS[kind]
+    choices = getattr(model, "Status", None) or getattr(model, "Stage", None)
+    if choices is None or not code:
+        return ""
+    return str(dict(choices.choices).get(code, code))
+
+
+def _subkind_label(kind: str, code: str) -> str:
+    if kind == "activity":
+        return str(dict(Activity.Kind.choices).get(code, code))
+    if kind == "service_case":
+        return str(dict(ServiceCase.Type.choices).get(code, code))
+    return ""
+
+
+def customer_timeline(*, customer, user, kinds=None, page=1, per_page: int = 20) -> Page:
+    """One page of everything about `customer` the viewer may see, newest first.
+
+    `kinds` narrows to some record kinds (those the viewer may not see are ignored). One UNION ALL
+    of per-kind `values()` querysets, ordered and sliced in SQL: two queries (count and page)
+    whatever the number of entries, after one check that the viewer sees the customer. The page's `object_list` holds `TimelineEntry` objects.
+    """
+    allowed = visible_kinds(user)
+    if kinds:
+        wanted = {kinds} if isinstance(kinds, str) else set(kinds)
+        allowed = [k for k in allowed if k in wanted]
+    if not allowed or not Customer.objects.visible_to(user).filter(pk=customer.pk).exists():
+        return Paginator([], per_page).get_page(1)
+    paginator = Paginator(_timeline_queryset(customer, user, allowed), per_page)
+    page_obj = paginator.get_page(page)
+    page_obj.object_list = [
+        TimelineEntry(
+            kind=row["t_kind"],
+            pk=row["t_pk"],
+            date=row["t_at"],
+            title=row["t_title"] or "",
+            summary=row["t_summary"] or "",
+            status=_status_label(row["t_kind"], row["t_status"]),
+            url=_entry_url(row["t_kind"], row["t_pk"]),
+            kind_label=str(TIMELINE_MODELS[row["t_kind"]]._meta.verbose_name),
+            subkind=_subkind_label(row["t_kind"], row["t_subkind"]),
+            amount=row["t_amount"],
+            currency=row["t_currency"] or "",
+            actor=(row["t_actor"] or "").strip(),
+        )
+        for row in page_obj.object_list
+    ]
+    return page_obj
+
+
+def timeline_context(*, customer, user, kind: str = "", page=1, activity_form=None) -> dict:
+    """Context of the timeline partial (interactions/partials/_timeline.html) and its section."""
+    kinds = visible_kinds(user)
+    selected = kind if kind in kinds else ""
+    return {
+        "customer": customer,
+        "timeline": customer_timeline(
+            customer=customer, user=user, kinds=[selected] if selected else None, page=page, per_page=TIMELINE_PER_PAGE
+        ),
+        "timeline_kinds": [(k, KIND_LABELS[k]) for k in kinds],
+        "timeline_kind": selected,
+        "timeline_url": reverse("interactions:timeline", args=[customer.pk]),
+        "activity_form": activity_form,
+    }
+
+
+# --- the customer's 360 page ----------------------------------------------------------------------
+
+
+def _section(template: str, data: dict) -> tuple[str, dict]:
+    # Templates read `section.*`; the dict also holds itself under "section", so it works both
+    # as render_to_string(template, ctx) and as {% include template with section=ctx %}.
+    data["section"] = data
+    return f"interactions/partials/{template}", data
+
+
+def customer_360_sections(*, customer, user, request=None) -> list[tuple[str, dict]]:
+    """The interaction sections of a customer's 360 page, as (template name, context) pairs.
+
+    Only sections whose record kinds the viewer may see are returned (absent, not empty): the
+    timeline with its filter and the "add activity" form, open follow-ups, opportunities,
+    contracts and orders, service cases and payments (finance). Render each with
+    `render_to_string(template_name, context, request=request)` or
+    `{% include template_name with section=context %}`. A fixed number of queries.
+    """
+    from interactions.forms import ActivityForm
+
+    kinds = set(visible_kinds(user))
+    if not kinds:
+        return []
+    sections = []
+    creatable = creatable_kinds(user, customer)
+    can_log = "activity" in creatable
+    sections.append(
+        _section(
+            "_section_timeline.html",
+            timeline_context(customer=customer, user=user, activity_form=ActivityForm() if can_log else None),
+        )
+    )
+    if "activity" in kinds:
+        followups = (
+            Activity.objects.visible_to(user)
+            .filter(customer=customer)
+            .open_followups()
+            .select_related("user")
+            .order_by("follow_up_on", "pk")
+        )
+        sections.append(
+            _section(
+                "_section_followups.html",
+                {"customer": customer, "followups": list(followups[:SECTION_LIMIT]), "today": timezone.localdate()},
+            )
+        )
+    if "opportunity" in kinds:
+        opportunities = (
+            Opportunity.objects.visible_to(user)
+            .filter(customer=customer)
+            .select_related("owner")
+            .order_by(models.Case(models.When(stage__in=Opportunity.OPEN_STAGES, then=0), default=1), "-created_at")
+        )
+        sections.append(
+            _section(
+                "_section_opportunities.html",
+                {
+                    "customer": customer,
+                    "opportunities": list(opportunities[:SECTION_LIMIT]),
+                    "can_create": "opportunity" in creatable,
+                },
+            )
+        )
+    if "contract" in kinds or "order" in kinds:
+        contracts = (
+            list(Contract.objects.visible_to(user).filter(customer=customer).order_by("-created_at")[:SECTION_LIMIT])
+            if "contract" in kinds
+            else None
+        )
+        orders = (
+            list(
+                Order.objects.visible_to(user)
+                .filter(customer=customer)
+                .select_related("contract")
+                .order_by("-created_at")[:SECTION_LIMIT]
+            )
+            if "order" in kinds
+            else None
+        )
+        sections.append(
+            _section("_section_contracts.html", {"customer": customer, "contracts": contracts, "orders": orders})
+        )
+    if "service_case" in kinds:
+        cases = (
+            ServiceCase.objects.visible_to(user)
+            .filter(customer=customer)
+            .select_related("responsible_user")
+            .order_by(models.Case(models.When(status="closed", then=1), default=0), "-received_at")
+        )
+        sections.append(
+            _section(
+                "_section_cases.html",
+                {
+                    "customer": customer,
+                    "cases": list(cases[:SECTION_LIMIT]),
+                    "can_create": "service_case" in creatable,
+                    "now": timezone.now(),
+                },
+            )
+        )
+    if "payment" in kinds:
+        payments = (
+            Payment.objects.visible_to(user)
+            .filter(customer=customer)
+            .select_related("contract")
+            .order_by(models.Case(models.When(status="open", then=0), default=1), "due_on", "pk")
+        )
+        sections.append(
+            _section(
+                "_section_payments.html",
+                {
+                    "customer": customer,
+                    "payments": list(payments[:SECTION_LIMIT]),
+                    "can_create": "payment" in creatable,
+                    "today": timezone.localdate(),
+                },
+            )
+        )
+    return sections
+
+
+# --- lists ----------------------------------------------------------------------------------------
+
+
+def opportunity_list(*, user, scope: str = "mine", stage: str = ""):
+    """Opportunities: "mine" (I own), "team" (owned by my unit subtree; managers) or "all" I may see.
+
+    Returns (queryset, counts per stage for the same scope).
+    """
+    from sharing.principal import get_principal
+
+    qs = Opportunity.objects.visible_to(user)
+    principal = get_principal(user)
+    if scope == "mine":
+        qs = qs.filter(owner=user)
+    elif scope == "team" and principal.is_manager and principal.unit_path:
+        qs = qs.filter(owner__membership__unit__path__startswith=principal.unit_path)
+    counts = dict(qs.order_by().values_list("stage").annotate(n=Count("pk")))
+    if stage in Opportunity.Stage.values:
+        qs = qs.filter(stage=stage)
+    qs = qs.select_related("customer", "owner").order_by("expected_close_on", "-updated_at", "-pk")
+    return qs, counts
+
+
+def receivables(*, user, overdue_only: bool = False, today: date | None = None):
+    """Open payments the user may see (finance), earliest due first, with totals per currency."""
+    today = today or timezone.localdate()
+    qs = Payment.objects.visible_to(user).open()
+    if overdue_only:
+        qs = qs.filter(due_on__lt=today)
+    totals = list(
+        qs.order_by()
+        .values("currency")
+        .annotate(total=Sum("amount"), overdue=Sum("amount", filter=Q(due_on__lt=today)), n=Count("pk"))
+        .order_by("currency")
+    )
+    return qs.select_related("customer", "contract").order_by("due_on", "pk"), totals
+
+
+CASE_FILTERS = {
+    "open": _("Open"),
+    "overdue": _("Overdue"),
+    "mine": _("Assigned to me"),
+    "closed": _("Closed"),
+    "all": _("All"),
+}
+
+
+def case_list(*, user, show: str = "open", type: str = ""):  # noqa: A002
+    qs = ServiceCase.objects.visible_to(user)
+    if show == "open":
+        qs = qs.open()
+    elif show == "overdue":
+        qs = qs.overdue()
+    elif show == "mine":
+        qs = qs.open().filter(responsible_user=user)
+    elif show == "closed":
+        qs = qs.filter(status=ServiceCase.Status.CLOSED)
+    if type in ServiceCase.Type.values:
+        qs = qs.filter(type=type)
+    order = ("due_at", "pk") if show in ("open", "overdue", "mine") else ("-received_at", "-pk")
+    return qs.select_related("customer", "responsible_user").order_by(*order)
+
+
+def document_chain(*, document, user) -> dict:
+    """The documents around one sales document that the viewer may see: where it came from, what followed."""
+    from sharing.principal import get_principal
+
+    principal = get_principal(user)
+    previous = []
+    following = []
+    if isinstance(document, Quote):
+        if principal.sees_kind("opportunity"):
+            previous.append(document.opportunity)
+        following += list(Contract.objects.visible_to(user).filter(quote=document).order_by("pk"))
+    elif isinstance(document, Contract):
+        if principal.sees_kind("quote"):
+            previous.append(document.quote)
+        following += list(Order.objects.visible_to(user).filter(contract=document).order_by("pk"))
+        following += list(Payment.objects.visible_to(user).filter(contract=document).order_by("pk"))
+    elif isinstance(document, Order):
+        if principal.sees_kind("contract"):
+            previous.append(document.contract)
+        following += list(Shipment.objects.visible_to(user).filter(order=document).order_by("pk"))
+        following += list(Payment.objects.visible_to(user).filter(order=document).order_by("pk"))
+    elif isinstance(document, Shipment):
+        if principal.sees_kind("order"):
+            previous.append(document.order)
+    elif isinstance(document, Payment):
+        if principal.sees_kind("contract"):
+            previous.append(document.contract)
+        if document.order_id and principal.sees_kind("order"):
+            previous.append(document.order)
+    return {"previous": previous, "following": following}
+
+
+def can_write(user) -> bool:
+    return interactions_writer(user)

@@ -1,0 +1,207 @@
+"""The customer timeline and the 360 sections: what each viewer sees, in what order, at what cost."""
+
+from datetime import timedelta
+
+from django.db import connection
+from django.template.loader import render_to_string
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from customers.tests.factories import CustomerFactory
+from interactions.selectors import customer_360_sections, customer_timeline
+from interactions.tests.factories import (
+    ActivityFactory,
+    ContractFactory,
+    OpportunityFactory,
+    PaymentFactory,
+    ServiceCaseFactory,
+    ShipmentFactory,
+)
+
+
+def _fill(customer, n):
+    """n timeline entries of mixed kinds, one minute apart."""
+    now = timezone.now()
+    for i in range(n):
+        ActivityFactory(customer=customer, occurred_at=now - timedelta(minutes=i + 1))
+
+
+def test_timeline_shows_every_kind_the_viewer_may_see_newest_first(administrator, shenzhen_sales_rep):
+    customer = CustomerFactory(owner=shenzhen_sales_rep)
+    old = ActivityFactory(customer=customer, occurred_at=timezone.now() - timedelta(days=3))
+    shipment = ShipmentFactory(order__contract__quote__opportunity__customer=customer)
+    payment = PaymentFactory(contract=shipment.order.contract)
+    case = ServiceCaseFactory(customer=customer)
+
+    page = customer_timeline(customer=customer, user=administrator)
+
+    kinds = [e.kind for e in page.object_list]
+    assert set(kinds) == {
+        "activity",
+        "opportunity",
+        "quote",
+        "contract",
+        "order",
+        "shipment",
+        "payment",
+        "service_case",
+    }
+    assert page.object_list[-1].pk == old.pk and page.object_list[-1].kind == "activity"
+    dates = [e.date for e in page.object_list]
+    assert dates == sorted(dates, reverse=True)
+    by_kind = {e.kind: e for e in page.object_list}
+    assert by_kind["payment"].title == payment.number
+    assert by_kind["payment"].url == reverse("interactions:payment_detail", args=[payment.pk])
+    assert by_kind["service_case"].url == reverse("interactions:case_detail", args=[case.pk])
+    assert by_kind["activity"].url is None
+
+
+def test_timeline_leaves_out_the_kinds_a_role_may_not_see(shenzhen_sales_rep, finance_clerk, service_agent):
+    customer = CustomerFactory(owner=shenzhen_sales_rep)
+    ActivityFactory(customer=customer)
+    payment = PaymentFactory(contract__quote__opportunity__customer=customer)
+    ServiceCaseFactory(customer=customer)
+
+    rep_kinds = {e.kind for e in customer_timeline(customer=customer, user=shenzhen_sales_rep).object_list}
+    finance_kinds = {e.kind for e in customer_timeline(customer=customer, user=finance_clerk).object_list}
+    service_kinds = {e.kind for e in customer_timeline(customer=customer, user=service_agent).object_list}
+
+    assert rep_kinds == {"activity", "opportunity", "quote", "contract", "service_case"}
+    assert finance_kinds == {"payment"}
+    assert service_kinds == {"activity", "service_case"}
+    assert payment.contract.number not in [e.title for e in customer_timeline(customer=customer, user=finance_clerk)]
+
+
+def test_timeline_of_a_hidden_customer_is_empty(shenzhen_sales_rep, beijing_sales_manager):
+    customer = CustomerFactory(owner=shenzhen_sales_rep)
+    ActivityFactory(customer=customer)
+    assert list(customer_timeline(customer=customer, user=beijing_sales_manager).object_list) == []
+
+
+def test_timeline_filters_by_kind(administrator, shenzhen_sales_rep):
+    customer = CustomerFactory(owner=shenzhen_sales_rep)
+    ActivityFactory(customer=customer)
+    ServiceCaseFactory(customer=customer)
+    page = customer_timeline(customer=customer, user=administrator, kinds=["service_case"])
+    assert [e.kind for e in page.object_list] == ["service_case"]
+
+
+def test_timeline_pages_through_entries_in_order(shenzhen_sales_rep):
+    customer = CustomerFactory(owner=shenzhen_sales_rep)
+    _fill(customer, 45)
+    first = customer_timeline(customer=customer, user=shenzhen_sales_rep, page=1)
+    third = customer_timeline(customer=customer, user=shenzhen_sales_rep, page=3)
+    assert first.paginator.count == 45
+    assert len(first.object_list) == 20 and len(third.object_list) == 5
+    assert first.object_list[0].date > third.object_list[-1].date
+    # A page number past the end shows the last page.
+    assert customer_timeline(customer=customer, user=shenzhen_sales_rep, page=99).number == 3
+
+
+def _timeline_queries(user, customer):
+    user.__dict__.pop("_crm_principal", None)
+    customer_timeline(customer=customer, user=user)  # warm the principal
+    with CaptureQueriesContext(connection) as ctx:
+        list(customer_timeline(customer=customer, user=user).object_list)
+    return len(ctx.captured_queries)
+
+
+def test_timeline_query_count_does_not_grow_with_entries(administrator, shenzhen_sales_rep):
+    small = CustomerFactory(owner=shenzhen_sales_rep)
+    large = CustomerFactory(owner=shenzhen_sales_rep)
+    _fill(small, 5)
+    _fill(large, 60)
+    for i in range(10):
+        ServiceCaseFactory(customer=large, subject=f"case {i}")
+        OpportunityFactory(customer=large)
+    assert _timeline_queries(shenzhen_sales_rep, small) == _timeline_queries(shenzhen_sales_rep, large) <= 3
+    assert _timeline_queries(administrator, small) == _timeline_queries(administrator, large) <= 3
+
+
+def test_timeline_endpoint_renders_the_partial_for_htmx_and_a_page_otherwise(client_for, shenzhen_sales_rep):
+    customer = CustomerFactory(owner=shenzhen_sales_rep)
+    ActivityFactory(customer=customer, subject="上门拜访张经理")
+    client = client_for(shenzhen_sales_rep)
+    url = reverse("interactions:timeline", args=[customer.pk])
+
+    partial = client.get(url, HTTP_HX_REQUEST="true")
+    page = client.get(url)
+
+    assert "上门拜访张经理" in partial.content.decode()
+    assert "<html" not in partial.content.decode()
+    assert "<html" in page.content.decode() and "上门拜访张经理" in page.content.decode()
+
+
+def test_timeline_endpoint_page_query_count_is_constant(client_for, shenzhen_sales_rep, django_assert_max_num_queries):
+    customer = CustomerFactory(owner=shenzhen_sales_rep)
+    _fill(customer, 5)
+    client = client_for(shenzhen_sales_rep)
+    url = reverse("interactions:timeline", args=[customer.pk])
+    with CaptureQueriesContext(connection) as few:
+        client.get(url, HTTP_HX_REQUEST="true")
+    _fill(customer, 55)
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        response = client.get(url, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+
+
+def test_360_sections_follow_the_viewers_kinds(shenzhen_sales_rep, finance_clerk, service_agent, outsider, rf):
+    customer = CustomerFactory(owner=shenzhen_sales_rep)
+
+    def templates(user):
+        return [name.rsplit("/", 1)[-1] for name, _ctx in customer_360_sections(customer=customer, user=user)]
+
+    assert templates(shenzhen_sales_rep) == [
+        "_section_timeline.html",
+        "_section_followups.html",
+        "_section_opportunities.html",
+        "_section_contracts.html",
+        "_section_cases.html",
+    ]
+    assert templates(finance_clerk) == ["_section_timeline.html", "_section_payments.html"]
+    assert templates(service_agent) == ["_section_timeline.html", "_section_followups.html", "_section_cases.html"]
+    assert templates(outsider) == []
+
+
+def test_360_sections_render_with_the_add_activity_form_for_those_who_may_log(
+    shenzhen_sales_rep, auditor, rf, django_assert_max_num_queries
+):
+    customer = CustomerFactory(owner=shenzhen_sales_rep)
+    ContractFactory(quote__opportunity__customer=customer)
+    request = rf.get("/")
+    request.user = shenzhen_sales_rep
+
+    def render():
+        return "".join(
+            render_to_string(name, ctx, request=request)
+            for name, ctx in customer_360_sections(customer=customer, user=shenzhen_sales_rep, request=request)
+        )
+
+    render()  # warm the principal and the permission cache
+    with CaptureQueriesContext(connection) as few:
+        render()
+    for _ in range(15):
+        ContractFactory(quote__opportunity__customer=customer)
+        ActivityFactory(customer=customer, follow_up_on=timezone.localdate())
+        ServiceCaseFactory(customer=customer)
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        html = render()
+    assert len(few.captured_queries) <= 12
+    assert 'data-testid="activity-form"' in html
+    assert reverse("interactions:opportunity_create", args=[customer.pk]) in html
+
+    request.user = auditor
+    html = "".join(
+        render_to_string(name, ctx, request=request)
+        for name, ctx in customer_360_sections(customer=customer, user=auditor, request=request)
+    )
+    assert 'data-testid="activity-form"' not in html
+    assert 'data-testid="section-payments"' in html
+
+
+def test_a_role_without_record_kinds_gets_an_empty_timeline_of_its_own_customer(client_for, outsider):
+    customer = CustomerFactory(owner=outsider)
+    ActivityFactory(customer=customer, subject="看不见的活动")
+    response = client_for(outsider).get(reverse("interactions:timeline", args=[customer.pk]))
+    assert response.status_code == 200 and "看不见的活动" not in response.content.decode()
