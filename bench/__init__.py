@@ -1,0 +1,1 @@
+"""Benchmark scripts for the scale harness (issue #9); see bench/README.md."""
