@@ -77,9 +77,12 @@ def test_a_sales_rep_creates_finds_edits_and_reads_a_customer(live_server, page:
     # Edited: a new industry and a third contact point added with htmx.
     page.get_by_test_id("edit").click()
     page.locator("input[name=industry]").fill("电子制造")
-    page.get_by_test_id("add-contact").click()
     rows = page.locator("[data-contact-row]")
-    new_row = rows.last
+    before = rows.count()
+    page.get_by_test_id("add-contact").click()
+    # The row arrives by htmx: wait for it, or `rows.last` would still be the old last row.
+    expect(rows).to_have_count(before + 1)
+    new_row = rows.nth(before)
     new_row.locator("select").select_option("landline")
     new_row.locator("input[name$=-value]").fill("(0755) 2878 0808")
     page.get_by_test_id("save").click()
