@@ -195,6 +195,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "interactions.tasks.cases_overdue_task",
         "schedule": crontab(hour=7, minute=35),
     },
+    # Reminder emails still pending after a lost enqueue or a broker outage (sending is idempotent).
+    "sharing-reminder-emails-requeue": {"task": "sharing.tasks.reminder_emails_requeue_task", "schedule": 60 * 60},
 }
 
 CACHES = {
@@ -245,6 +247,8 @@ GUARDIAN_RENDER_403 = False
 
 EMAIL_BACKEND = env.str("DJANGO_EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env.str("DJANGO_DEFAULT_FROM_EMAIL", default="crm@localhost")
+# Where links in reminder emails point (the site's public address, no trailing slash).
+CRM_SITE_URL = env.str("CRM_SITE_URL", default="http://127.0.0.1:8000" if DEBUG else "")
 
 PAGE_SIZE = 25
 

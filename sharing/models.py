@@ -336,17 +336,74 @@ class AccessRequest(models.Model):
         return f"{self.requester} → {self.customer_id} ({self.kind})"
 
 
+class ReminderKind(models.TextChoices):
+    """What a reminder is about. Users may mute each kind (ReminderMute)."""
+
+    FOLLOWUP_DUE = "followup_due", _("Follow-ups due")
+    PAYMENT_OVERDUE = "payment_overdue", _("Overdue payments")
+    CONTRACT_RENEWAL = "contract_renewal", _("Contracts up for renewal")
+    CASE_DUE_SOON = "case_due_soon", _("Service cases nearing their due date")
+    CASE_OVERDUE = "case_overdue", _("Overdue service cases")
+    ACCESS_REQUEST_PENDING = "access_request_pending", _("Access requests waiting for a decision")
+    POOL_RETURN = "pool_return", _("Customers about to return to the public pool")
+    CARE_TASK = "care_task", _("Customer care tasks")
+    CAMPAIGN = "campaign", _("Campaigns")
+
+
 class Notification(models.Model):
-    """An in-app message to one user (access decisions, reminders)."""
+    """An in-app message to one user (access decisions, reminders).
+
+    Reminders carry a `kind` and an `event_key` naming the event ("contract:12:2026-12-31"); the
+    partial unique constraint makes a reminder exist at most once per user, kind and event, which
+    is what keeps the beat jobs idempotent even when two workers race. The email columns record
+    delivery: a failed email is retried and then left `failed` with its error, never dropped.
+    """
+
+    class EmailStatus(models.TextChoices):
+        NONE = "", _("No email")
+        PENDING = "pending", _("Email pending")
+        SENT = "sent", _("Email sent")
+        FAILED = "failed", _("Email failed")
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
+    kind = models.CharField(_("kind"), max_length=30, choices=ReminderKind.choices, blank=True)
+    event_key = models.CharField(_("event"), max_length=200, blank=True)
     message = models.CharField(max_length=300)
     url = models.CharField(max_length=300, blank=True)
     is_read = models.BooleanField(default=False, db_index=True)
+    email_status = models.CharField(
+        _("email"), max_length=10, choices=EmailStatus.choices, blank=True, default=EmailStatus.NONE
+    )
+    emailed_at = models.DateTimeField(_("emailed at"), null=True, blank=True)
+    email_attempts = models.PositiveSmallIntegerField(_("email attempts"), default=0)
+    email_error = models.CharField(_("last email error"), max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "kind", "event_key"],
+                condition=~Q(event_key=""),
+                name="notification_once_per_event",
+            )
+        ]
 
     def __str__(self):
         return self.message
+
+
+class ReminderMute(models.Model):
+    """A user does not want reminders of one kind (neither in the app nor by email)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reminder_mutes")
+    kind = models.CharField(_("kind"), max_length=30, choices=ReminderKind.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("muted reminder kind")
+        verbose_name_plural = _("muted reminder kinds")
+        constraints = [models.UniqueConstraint(fields=["user", "kind"], name="reminder_mute_once")]
+
+    def __str__(self):
+        return f"{self.user} mutes {self.kind}"
