@@ -14,7 +14,6 @@ from axes.utils import reset
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.contenttypes.models import ContentType
-from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
@@ -23,6 +22,7 @@ from django.utils.dateparse import parse_date
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from crm.pagination import CappedPaginator
 from customers.models import Customer
 from sharing.audit import log_access
 from sharing.models import OrgUnit
@@ -142,7 +142,7 @@ def log(request):
                 ]
             )
         return response
-    page = Paginator(entries, 50).get_page(request.GET.get("page"))
+    page = CappedPaginator(entries, 50, cap=5000).get_page(request.GET.get("page"))
     rows = [_entry_row(e) for e in page.object_list]
     return render(
         request,

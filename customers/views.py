@@ -10,12 +10,12 @@ from importlib import import_module
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
+from crm.pagination import CappedPaginator
 from customers import selectors, services
 from customers.forms import (
     MAX_ROWS,
@@ -48,7 +48,7 @@ def customer_list(request):
     owners, units = selectors.customer_filter_choices(request.user)
     form = CustomerFilterForm(request.GET, owners=owners, units=units)
     filters = form.filters()
-    page = Paginator(selectors.customer_list(request.user, filters), selectors.PAGE_SIZE).get_page(
+    page = CappedPaginator(selectors.customer_list(request.user, filters), selectors.PAGE_SIZE).get_page(
         request.GET.get("page")
     )
     context = {

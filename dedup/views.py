@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from crm.pagination import CappedPaginator
 from customers.models import Customer
 from dedup import selectors, services
 from dedup.forms import DecideForm, JobForm, MergeForm, QualityFilterForm, QueueFilterForm, UnmergeForm
@@ -79,7 +80,7 @@ def lookup(request):
 def queue(request):
     _steward(request)
     form = QueueFilterForm(request.GET)
-    page = Paginator(selectors.pair_queue(request.user, **form.filters()), selectors.PAGE_SIZE).get_page(
+    page = CappedPaginator(selectors.pair_queue(request.user, **form.filters()), selectors.PAGE_SIZE).get_page(
         request.GET.get("page")
     )
     context = {"form": form, "page_obj": page, "rows": selectors.pair_rows(page.object_list)}
@@ -299,7 +300,7 @@ def job_resume(request, pk):
 def quality(request):
     """Visible customers with their data-quality score, worst first."""
     form = QualityFilterForm(request.GET)
-    page = Paginator(selectors.quality_list(request.user, **form.filters()), selectors.PAGE_SIZE).get_page(
+    page = CappedPaginator(selectors.quality_list(request.user, **form.filters()), selectors.PAGE_SIZE).get_page(
         request.GET.get("page")
     )
     context = {"form": form, "page_obj": page, "rows": selectors.quality_rows(page.object_list)}

@@ -8,7 +8,6 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
@@ -16,6 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from crm.pagination import CappedPaginator
 from customers.models import Customer
 from interactions import selectors, services
 from interactions.forms import (
@@ -70,7 +70,7 @@ def customer_url(customer) -> str:
 
 
 def _page(request, queryset, per_page=selectors.LIST_PER_PAGE):
-    return Paginator(queryset, per_page).get_page(request.GET.get("page"))
+    return CappedPaginator(queryset, per_page).get_page(request.GET.get("page"))
 
 
 def _call(form, fn, **kwargs):
