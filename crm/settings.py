@@ -195,6 +195,20 @@ CELERY_BEAT_SCHEDULE = {
         "task": "interactions.tasks.cases_overdue_task",
         "schedule": crontab(hour=7, minute=35),
     },
+    # More reminders (docs/reminders-and-campaigns.md); each is once per event, so reruns are harmless.
+    "interactions-cases-due-soon": {"task": "interactions.tasks.cases_due_soon_task", "schedule": 60 * 60},
+    "interactions-payments-overdue": {
+        "task": "interactions.tasks.payments_overdue_task",
+        "schedule": crontab(hour=7, minute=40),
+    },
+    "interactions-contracts-renewal": {
+        "task": "interactions.tasks.contracts_renewal_task",
+        "schedule": crontab(hour=7, minute=45),
+    },
+    "sharing-access-requests-pending": {
+        "task": "sharing.tasks.access_requests_pending_task",
+        "schedule": crontab(hour=9, minute=0),
+    },
     # Reminder emails still pending after a lost enqueue or a broker outage (sending is idempotent).
     "sharing-reminder-emails-requeue": {"task": "sharing.tasks.reminder_emails_requeue_task", "schedule": 60 * 60},
 }
@@ -249,6 +263,11 @@ EMAIL_BACKEND = env.str("DJANGO_EMAIL_BACKEND", default="django.core.mail.backen
 DEFAULT_FROM_EMAIL = env.str("DJANGO_DEFAULT_FROM_EMAIL", default="crm@localhost")
 # Where links in reminder emails point (the site's public address, no trailing slash).
 CRM_SITE_URL = env.str("CRM_SITE_URL", default="http://127.0.0.1:8000" if DEBUG else "")
+# Reminder lead times: contracts this many days before their end, service cases this many hours
+# before their due time, access requests after waiting this many hours.
+CRM_RENEWAL_NOTICE_DAYS = env.int("CRM_RENEWAL_NOTICE_DAYS", default=30)
+CRM_CASE_DUE_SOON_HOURS = env.int("CRM_CASE_DUE_SOON_HOURS", default=24)
+CRM_ACCESS_REQUEST_REMIND_HOURS = env.int("CRM_ACCESS_REQUEST_REMIND_HOURS", default=24)
 
 PAGE_SIZE = 25
 

@@ -1,8 +1,7 @@
-"""Tasks of the interactions app: thin wrappers over interactions.services, safe to run twice.
+"""Tasks of the interactions app: thin wrappers over interactions.reminders and interactions.care, safe to run twice.
 
-Schedule them daily with beat (crm/settings.py CELERY_BEAT_SCHEDULE), e.g. at 08:00:
-    "interactions-followup-reminders": {"task": "interactions.tasks.followup_reminders_task", ...}
-    "interactions-cases-overdue": {"task": "interactions.tasks.cases_overdue_task", ...}
+Scheduled by beat (crm/settings.py CELERY_BEAT_SCHEDULE). Every reminder goes through
+sharing.reminders.remind() with an event key, so a rerun reminds nobody twice.
 """
 
 from celery import shared_task
@@ -10,15 +9,39 @@ from celery import shared_task
 
 @shared_task(name="interactions.tasks.followup_reminders_task", acks_late=True)
 def followup_reminders_task() -> int:
-    """Notify users of their follow-ups due today or overdue (one notification per user and day)."""
-    from interactions.services import followup_reminders_send
+    """Remind users of their follow-ups due today or overdue (one reminder per user and day)."""
+    from interactions.reminders import followup_reminders_send
 
     return followup_reminders_send()
 
 
 @shared_task(name="interactions.tasks.cases_overdue_task", acks_late=True)
 def cases_overdue_task() -> int:
-    """Notify responsible people of overdue service cases (one notification per case and day)."""
-    from interactions.services import cases_overdue_notify
+    """Remind responsible people of overdue service cases (one reminder per case and day)."""
+    from interactions.reminders import cases_overdue_notify
 
     return cases_overdue_notify()
+
+
+@shared_task(name="interactions.tasks.cases_due_soon_task", acks_late=True)
+def cases_due_soon_task() -> int:
+    """Remind responsible people of service cases due within the next hours (once per case and due time)."""
+    from interactions.reminders import cases_due_soon_remind
+
+    return cases_due_soon_remind()
+
+
+@shared_task(name="interactions.tasks.payments_overdue_task", acks_late=True)
+def payments_overdue_task() -> int:
+    """Remind owners and finance of overdue payments (once per payment and due date)."""
+    from interactions.reminders import payments_overdue_remind
+
+    return payments_overdue_remind()
+
+
+@shared_task(name="interactions.tasks.contracts_renewal_task", acks_late=True)
+def contracts_renewal_task() -> int:
+    """Remind owners and service leads of contracts ending soon (once per contract and end date)."""
+    from interactions.reminders import contracts_renewal_remind
+
+    return contracts_renewal_remind()

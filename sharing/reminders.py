@@ -62,9 +62,7 @@ def can_see(user, customer) -> bool:
     return Customer.objects.visible_to(user).filter(pk=customer.pk).exists()
 
 
-def remind(
-    user, kind: str, event_key: str, message: str, url: str = "", *, email: bool = True, customer=None
-) -> bool:
+def remind(user, kind: str, event_key: str, message: str, url: str = "", *, email: bool = True, customer=None) -> bool:
     """Create the reminder `(user, kind, event_key)` unless it exists or the kind is muted.
 
     Returns True only when a new notification was created. Safe to call twice and from two workers
@@ -194,7 +192,7 @@ def _users_of_policies(predicate):
 
 
 def finance_recipients(customer) -> list:
-    """"Finance" for a customer: people who keep payment records and may see this customer.
+    """ "Finance" for a customer: people who keep payment records and may see this customer.
 
     A person counts when their principal sees the payment kind and may edit the finance field group,
     and they are not an administrator (who may edit everything but keeps no books). Each is checked
@@ -233,3 +231,38 @@ def service_lead_recipients(customer) -> list:
         if found:
             return found
     return []
+
+
+# --- jobs of the sharing app -------------------------------------------------------------------------
+
+
+def access_requests_pending_remind(*, now=None, after_hours: int | None = None) -> int:
+    """Remind approvers of access requests pending for more than `after_hours` (once per request and approver).
+
+    The approver may not see the customer (that is why access is being asked for), so the message
+    names only the requester and the request, as the request notification itself does.
+    """
+    from django.urls import reverse
+
+    from sharing.models import AccessRequest
+    from sharing.services import approvers_for
+
+    now = now or timezone.now()
+    hours = int(getattr(settings, "CRM_ACCESS_REQUEST_REMIND_HOURS", 24)) if after_hours is None else after_hours
+    pending = AccessRequest.objects.filter(
+        status=AccessRequest.Status.PENDING, created_at__lte=now - timezone.timedelta(hours=hours)
+    ).select_related("requester")
+    sent = 0
+    url = reverse("sharing:inbox")
+    for access_request in pending.order_by("pk"):
+        requester = access_request.requester
+        for approver in approvers_for(requester):
+            sent += remind(
+                approver,
+                ReminderKind.ACCESS_REQUEST_PENDING,
+                f"access-request:{access_request.pk}",
+                _("Access request #%(id)s from %(user)s is waiting for your decision.")
+                % {"id": access_request.pk, "user": requester.get_full_name() or requester.username},
+                url,
+            )
+    return sent

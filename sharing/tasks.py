@@ -42,3 +42,11 @@ def reminder_emails_requeue_task() -> int:
     from sharing.reminders import reminder_emails_requeue
 
     return reminder_emails_requeue()
+
+
+@shared_task(name="sharing.tasks.access_requests_pending_task", acks_late=True)
+def access_requests_pending_task() -> int:
+    """Remind approvers of access requests waiting more than a day (beat, daily; once per request)."""
+    from sharing.reminders import access_requests_pending_remind
+
+    return access_requests_pending_remind()
