@@ -84,7 +84,7 @@ def index(request):
             "unit": unit,
             "days": days,
             "period": period,
-            "computed_at": timezone.now(),
+            "now": timezone.now(),
         },
     )
 

@@ -3,18 +3,20 @@
 Every figure starts from a `visible_to(user)` queryset (customers, or interaction records that
 also check the record kind), so a provincial manager's funnel counts only the province's
 opportunities and a finance clerk sees receivables but no funnel. Figures are computed live with
-aggregate queries (a handful per section, none per row); see docs/adr/0008-dashboards.md for
-what would move to precomputed summaries at scale.
+aggregate queries (a handful per section, none per row), except that the heavy sections (funnel,
+RFM, silent customers, data quality) add up the precomputed rows of the viewer's units when
+`crm.summaries.summary_source` allows it (a unit-shaped scope and a fresh run); such a section
+carries `computed_at`. docs/adr/0008-dashboards.md, docs/adr/0009-dashboard-summaries.md.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Avg, Count, Max, Q, Sum
+from django.db.models import Avg, Case, CharField, Count, Exists, F, Max, OuterRef, Q, Sum, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -55,6 +57,8 @@ class Section:
     rows: list[list] = field(default_factory=list)
     chart: list[tuple[str, float]] = field(default_factory=list)
     summary: dict = field(default_factory=dict)
+    # When the figures come from a summary run: the moment they were computed for. None = live.
+    computed_at: datetime | None = None
 
 
 def _unit_filter(queryset, unit, prefix=""):
@@ -64,19 +68,31 @@ def _unit_filter(queryset, unit, prefix=""):
     return queryset.filter(**{f"{prefix}org_unit__path__startswith": unit.path})
 
 
-def funnel(user, period: Period, unit=None) -> Section | None:
+def _summary_days(period: Period, source, kept) -> int | None:
+    """The period's length in days if the summary run holds exactly this period, else None (live)."""
+    days = (period.end - period.start).days + 1
+    if source is None or days not in kept or period.end != source.run.today:
+        return None
+    return days
+
+
+def funnel(user, period: Period, unit=None, source=None) -> Section | None:
     """Opportunities created in the period by stage: count, amount, and conversion between stages."""
+    from crm.summaries import FUNNEL_PERIODS
     from interactions.models import Opportunity
 
     if not get_principal(user).sees_kind("opportunity"):
         return None
-    start, end = period.datetime_range()
-    qs = _unit_filter(Opportunity.objects.visible_to(user), unit, "customer__").filter(
-        created_at__gte=start, created_at__lt=end
-    )
-    by_stage = {
-        row["stage"]: row for row in qs.values("stage").annotate(n=Count("id"), amount=Sum("amount")).order_by()
-    }
+    days = _summary_days(period, source, FUNNEL_PERIODS)
+    if days is not None:
+        grouped = source.rows("funnel", days).values(stage=F("bucket")).annotate(n=Sum("n"), amount=Sum("amount"))
+    else:
+        start, end = period.datetime_range()
+        qs = _unit_filter(Opportunity.objects.visible_to(user), unit, "customer__").filter(
+            created_at__gte=start, created_at__lt=end
+        )
+        grouped = qs.values("stage").annotate(n=Count("id"), amount=Sum("amount"))
+    by_stage = {row["stage"]: row for row in grouped.order_by()}
     # An opportunity has reached a stage if its current stage is that stage or a later one (won is last).
     rows, chart = [], []
     previous_reached = None
@@ -96,6 +112,7 @@ def funnel(user, period: Period, unit=None) -> Section | None:
         [str(_("Stage")), str(_("Now at stage")), str(_("Amount")), str(_("Reached")), str(_("Conversion %"))],
         rows,
         chart,
+        computed_at=source.computed_at if days is not None else None,
     )
 
 
@@ -227,17 +244,48 @@ def service(user, period: Period, unit=None) -> Section | None:
     )
 
 
-def silent_customers(user, days: int = SILENT_DAYS_DEFAULT, unit=None):
-    """Visible active customers with no activity and no order for `days` days (a queryset, for paging)."""
+def silent_set(customers, days: int, now: datetime | None = None):
+    """The active customers of `customers` with no activity and no order for `days` days.
+
+    NOT EXISTS probes per customer (indexes activity (customer, -occurred_at) and order (customer,
+    -created_at)): the list walks customers by `updated_at` and stops after a page, and the
+    summary's count per unit becomes a hash anti-join.
+    """
     from interactions.models import Activity, Order
 
-    since = timezone.now() - timedelta(days=days)
-    qs = _unit_filter(Customer.objects.visible_to(user).active(), unit)
+    since = (now or timezone.now()) - timedelta(days=days)
+    return customers.active().filter(
+        ~Exists(Activity.objects.filter(customer_id=OuterRef("pk"), occurred_at__gte=since)),
+        ~Exists(Order.objects.filter(customer_id=OuterRef("pk"), ordered_on__gte=since.date())),
+    )
+
+
+def silent_customers(user, days: int = SILENT_DAYS_DEFAULT, unit=None):
+    """Visible active customers with no activity and no order for `days` days (a queryset, for paging)."""
     return (
-        qs.exclude(pk__in=Activity.objects.filter(occurred_at__gte=since).values("customer_id"))
-        .exclude(pk__in=Order.objects.filter(ordered_on__gte=since.date()).values("customer_id"))
+        silent_set(_unit_filter(Customer.objects.visible_to(user), unit), days)
         .select_related("owner", "org_unit")
         .order_by("updated_at", "pk")
+    )
+
+
+def silent_counts(user, days: int = SILENT_DAYS_DEFAULT, unit=None, source=None) -> Section:
+    """How many silent customers each unit has (the list itself is the silent page, always live)."""
+    from crm.summaries import SILENT_PERIODS
+
+    if source is not None and days in SILENT_PERIODS:
+        per_unit = source.rows("silent", days).values("org_unit__name").annotate(n=Sum("n"))
+    else:
+        per_unit = silent_customers(user, days, unit).values("org_unit__name").annotate(n=Count("id"))
+    rows = [[r["org_unit__name"] or "—", r["n"]] for r in per_unit.order_by("org_unit__name")]
+    return Section(
+        "silent",
+        str(_("Silent customers (no activity or order for %(days)s days)") % {"days": days}),
+        [str(_("Unit")), str(_("Silent customers"))],
+        rows,
+        [(r[0], r[1]) for r in rows],
+        summary={"total": sum(r[1] for r in rows), "days": days},
+        computed_at=source.computed_at if source is not None and days in SILENT_PERIODS else None,
     )
 
 
@@ -250,25 +298,58 @@ RFM_SEGMENTS = {
 }
 
 
-def rfm_segment(recency_days: int, frequency: int, monetary: Decimal, monetary_median: Decimal) -> str:
-    """The segment rule (docs/adr/0008-dashboards.md): recency first, then frequency and value."""
+# "High value": paid in total at least this much (CNY). A fixed company-wide threshold, so a
+# customer's segment is the same whoever looks and per-unit counts add up (ADR 0009).
+RFM_HIGH_VALUE = Decimal("100000")
+
+
+def rfm_segment(recency_days: int, frequency: int, monetary: Decimal, high_value: Decimal = RFM_HIGH_VALUE) -> str:
+    """The segment rule (docs/adr/0009-dashboard-summaries.md): recency first, then frequency and value."""
     if recency_days > 365:
         return "dormant"
     if recency_days > 180:
         return "at_risk"
-    if frequency >= 3 and monetary >= monetary_median:
+    if frequency >= 3 and monetary >= high_value:
         return "loyal"
     if frequency == 1 and recency_days <= 90:
         return "new"
     return "regular"
 
 
-def rfm(user, unit=None, today: date | None = None) -> Section | None:
+def rfm_segment_expression(today: date):
+    """`rfm_segment` as SQL over per-customer annotations `last` (date), `freq` and `total`."""
+    return Case(
+        When(last__lt=today - timedelta(days=365), then=Value("dormant")),
+        When(last__lt=today - timedelta(days=180), then=Value("at_risk")),
+        When(freq__gte=3, total__gte=RFM_HIGH_VALUE, then=Value("loyal")),
+        When(freq=1, last__gte=today - timedelta(days=90), then=Value("new")),
+        default=Value("regular"),
+        output_field=CharField(),
+    )
+
+
+def rfm(user, unit=None, today: date | None = None, source=None) -> Section | None:
     from interactions.models import Payment
 
     if not get_principal(user).sees_kind("payment"):
         return None
     today = today or timezone.localdate()
+    if source is not None and source.run.today == today:
+        counts = dict.fromkeys(RFM_SEGMENTS, 0)
+        for row in source.rows("rfm").values("bucket").annotate(n=Sum("n")).order_by():
+            counts[row["bucket"]] = row["n"]
+        rows = [[str(RFM_SEGMENTS[k]), v] for k, v in counts.items()]
+        if not any(counts.values()):
+            rows = []
+        return Section(
+            "rfm",
+            str(_("RFM segments")),
+            [str(_("Segment")), str(_("Customers"))],
+            rows,
+            [(label, n) for label, n in rows],
+            summary={"customers": []},
+            computed_at=source.computed_at,
+        )
     qs = _unit_filter(Payment.objects.visible_to(user), unit, "customer__").filter(paid_on__isnull=False)
     per_customer = list(
         qs.values("customer_id", "customer__number", "customer__name")
@@ -277,11 +358,9 @@ def rfm(user, unit=None, today: date | None = None) -> Section | None:
     )
     if not per_customer:
         return Section("rfm", str(_("RFM segments")), [str(_("Segment")), str(_("Customers"))], [])
-    totals = sorted(r["total"] for r in per_customer)
-    median = totals[len(totals) // 2]
     counts = dict.fromkeys(RFM_SEGMENTS, 0)
     for r in per_customer:
-        r["segment"] = rfm_segment((today - r["last"]).days, r["n"], r["total"], median)
+        r["segment"] = rfm_segment((today - r["last"]).days, r["n"], r["total"])
         counts[r["segment"]] += 1
     rows = [[str(RFM_SEGMENTS[k]), v] for k, v in counts.items()]
     return Section(
@@ -294,22 +373,40 @@ def rfm(user, unit=None, today: date | None = None) -> Section | None:
     )
 
 
-def data_quality(user, unit=None) -> Section:
+def _mean(total, n):
+    return None if not n else total / n
+
+
+def data_quality(user, unit=None, source=None) -> Section:
     from dedup.models import CandidatePair
 
-    visible = _unit_filter(Customer.objects.visible_to(user).active(), unit)
-    per_unit = list(
-        visible.values("org_unit__name")
-        .annotate(n=Count("id"), avg=Avg("quality_score"), no_owner=Count("id", filter=Q(owner__isnull=True)))
-        .order_by("org_unit__name")
-    )
-    invalid = dict(
-        ContactPoint.objects.filter(customer__in=visible, is_valid=False)
-        .values_list("customer__org_unit__name")
-        .annotate(n=Count("id"))
-        .order_by()
-    )
-    open_pairs = CandidatePair.objects.filter(status="open", a__in=visible, b__in=visible).count()
+    if source is not None:
+        per_unit = [
+            {**r, "avg": _mean(r["score_sum"], r["score_n"])}
+            for r in source.rows("customers")
+            .values("org_unit__name")
+            .annotate(n=Sum("n"), no_owner=Sum("extra"), score_sum=Sum("score_sum"), score_n=Sum("score_n"))
+            .order_by("org_unit__name")
+        ]
+        invalid = dict(source.rows("invalid_contacts").values_list("org_unit__name").annotate(n=Sum("n")).order_by())
+        open_pairs = source.pair_count()
+        totals = source.totals("customers")
+        overall = {"avg": _mean(totals["score_sum"], totals["score_n"])}
+    else:
+        visible = _unit_filter(Customer.objects.visible_to(user).active(), unit)
+        per_unit = list(
+            visible.values("org_unit__name")
+            .annotate(n=Count("id"), avg=Avg("quality_score"), no_owner=Count("id", filter=Q(owner__isnull=True)))
+            .order_by("org_unit__name")
+        )
+        invalid = dict(
+            ContactPoint.objects.filter(customer__in=visible, is_valid=False)
+            .values_list("customer__org_unit__name")
+            .annotate(n=Count("id"))
+            .order_by()
+        )
+        open_pairs = CandidatePair.objects.filter(status="open", a__in=visible, b__in=visible).count()
+        overall = visible.aggregate(avg=Avg("quality_score"))
     rows = [
         [
             r["org_unit__name"] or "—",
@@ -320,7 +417,6 @@ def data_quality(user, unit=None) -> Section:
         ]
         for r in per_unit
     ]
-    overall = visible.aggregate(avg=Avg("quality_score"))
     return Section(
         "quality",
         str(_("Data quality")),
@@ -334,18 +430,27 @@ def data_quality(user, unit=None) -> Section:
         rows,
         [(r[0], r[2] or 0) for r in rows],
         summary={"avg": round(overall["avg"], 1) if overall["avg"] is not None else None, "open_pairs": open_pairs},
+        computed_at=source.computed_at if source is not None else None,
     )
 
 
-def dashboard(user, *, period: Period, unit=None) -> list[Section]:
-    """All sections the viewer's roles may see, in page order."""
+def dashboard(user, *, period: Period, unit=None, use_summary: bool = True) -> list[Section]:
+    """All sections the viewer's roles may see, in page order.
+
+    The heavy sections read the precomputed summary when `summary_source` allows it for this viewer
+    and unit filter (sections that came from it carry `computed_at`); everything else is live.
+    """
+    from crm.summaries import summary_source
+
+    source = summary_source(user, unit) if use_summary else None
     sections = [
-        funnel(user, period, unit),
+        funnel(user, period, unit, source),
         won_lost(user, period, unit),
         activities(user, 30, unit),
         receivables(user, unit),
         service(user, period, unit),
-        rfm(user, unit),
-        data_quality(user, unit),
+        rfm(user, unit, source=source),
+        silent_counts(user, SILENT_DAYS_DEFAULT, unit, source),
+        data_quality(user, unit, source),
     ]
     return [s for s in sections if s is not None]

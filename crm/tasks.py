@@ -10,3 +10,14 @@ def ping_task(token: str) -> str:
 
     cache.set(f"crm:ping:{token}", "pong", timeout=300)
     return token
+
+
+@shared_task(name="crm.tasks.dashboard_summaries_refresh_task")
+def dashboard_summaries_refresh_task() -> int:
+    """Recompute the dashboard summaries (beat, every 15 minutes); returns the new run's id.
+
+    Idempotent: a rerun (a redelivery, two beats) writes a new run and deletes the older ones.
+    """
+    from crm.summaries import summaries_refresh
+
+    return summaries_refresh().pk

@@ -151,11 +151,11 @@ def test_rfm_segment_rule(recency, frequency, monetary, segment):
 
 def test_rfm_segments_from_visible_payments(world, finance_clerk):
     today = timezone.localdate()
-    for _ in range(3):
+    for _ in range(3):  # 3 payments, 120,000 in all: at least RFM_HIGH_VALUE (100,000) → loyal
         PaymentFactory(
             customer=world["sz"],
             contract__quote__opportunity__customer=world["sz"],
-            amount=Decimal("100"),
+            amount=Decimal("40000"),
             paid_on=today - timedelta(days=5),
             status="paid",
         )
