@@ -18,4 +18,5 @@ urlpatterns = [
     path("inbox/<int:pk>/decide/", views.request_decide, name="request_decide"),
     path("notifications/", views.notifications, name="notifications"),
     path("notifications/badge/", views.notifications_badge, name="notifications_badge"),
+    path("notifications/settings/", views.reminder_settings, name="reminder_settings"),
 ]

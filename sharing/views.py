@@ -338,3 +338,20 @@ def notifications_badge(request):
     """A tiny partial for the header: the unread count (htmx-loadable)."""
     count = selectors.notification_unread_count(user=request.user)
     return render(request, "sharing/partials/_notifications_badge.html", {"count": count})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def reminder_settings(request):
+    """Which kinds of reminder the user wants (unticked kinds are muted, in the app and by email)."""
+    from sharing.models import ReminderKind
+    from sharing.reminders import muted_kinds, reminder_mutes_set
+
+    if request.method == "POST":
+        wanted = set(request.POST.getlist("kinds")) & set(ReminderKind.values)
+        reminder_mutes_set(user=request.user, muted=set(ReminderKind.values) - wanted)
+        messages.success(request, _("Your reminder settings were saved."))
+        return redirect("sharing:reminder_settings")
+    muted = muted_kinds(request.user)
+    kinds = [(value, label, value not in muted) for value, label in ReminderKind.choices]
+    return render(request, "sharing/reminder_settings.html", {"kinds": kinds})

@@ -165,6 +165,7 @@ POLICY: dict[str, Endpoint] = {
     "sharing:request_decide": foreign_object("access_request", methods=POST),
     "sharing:notifications": login_only(),
     "sharing:notifications_badge": login_only(),
+    "sharing:reminder_settings": login_only(methods=GET_POST),
     # --- interactions
     "interactions:followups": login_only(),
     "interactions:followup_done": related_object("activity", methods=POST, allowed=POSTED),

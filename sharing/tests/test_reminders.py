@@ -142,3 +142,30 @@ def test_finance_and_service_lead_recipients_respect_visibility(
     assert finance_recipients(customer) == [finance_clerk]
     leads = service_lead_recipients(customer)
     assert guangdong_sales_manager in leads and beijing_sales_manager not in leads
+
+
+def test_the_settings_page_mutes_unticked_kinds(client_for, shenzhen_sales_rep):
+    client = client_for(shenzhen_sales_rep)
+    page = client.get("/sharing/notifications/settings/")
+    assert page.status_code == 200 and b'value="contract_renewal" checked' in page.content
+    kinds = ["followup_due", "payment_overdue", "care_task"]
+    response = client.post("/sharing/notifications/settings/", {"kinds": [*kinds, "bogus"]})
+    assert response.status_code == 302
+    muted = set(ReminderMute.objects.filter(user=shenzhen_sales_rep).values_list("kind", flat=True))
+    assert "contract_renewal" in muted and not muted & set(kinds)
+    assert not remind(shenzhen_sales_rep, "contract_renewal", "contract:1:2026-01-01", "m")
+    assert remind(shenzhen_sales_rep, "care_task", "care:1", "m")
+
+
+def test_a_failed_email_shows_on_the_notifications_page(client_for, shenzhen_sales_rep):
+    Notification.objects.create(
+        user=shenzhen_sales_rep,
+        kind="care_task",
+        event_key="x",
+        message="生日关怀",
+        email_status="failed",
+        email_attempts=6,
+        email_error="SMTPServerDisconnected",
+    )
+    page = client_for(shenzhen_sales_rep).get("/sharing/notifications/")
+    assert "SMTPServerDisconnected" in page.content.decode()
