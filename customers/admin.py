@@ -65,3 +65,6 @@ class CustomerRoleAdmin(admin.ModelAdmin):
 class TagAdmin(admin.ModelAdmin):
     list_display = ("name",)
     search_fields = ("name",)
+
+
+from customers import team_admin  # noqa: E402, F401  (account teams, rules, pool policies)

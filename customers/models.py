@@ -99,6 +99,22 @@ class Customer(models.Model):
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="merged_from", editable=False
     )
     version = models.PositiveIntegerField(default=1, editable=False)
+    # Ownership and the public pool (customers/pool.py, customers/assignment.py): a pooled customer
+    # has no owner and keeps its org unit; `owner_via` says how the owner got it ("claim" counts
+    # towards the claim limit); `assignment_rule` is the rule that fired when it arrived without one.
+    pooled_at = models.DateTimeField(_("in the pool since"), null=True, blank=True, editable=False)
+    owner_since = models.DateTimeField(_("owner since"), null=True, blank=True, editable=False)
+    owner_via = models.CharField(_("owner by"), max_length=10, blank=True, editable=False)
+    assignment_rule = models.ForeignKey(
+        "customers.AssignmentRule",
+        verbose_name=_("assignment rule"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+    )
+    assigned_at = models.DateTimeField(_("assigned by rule at"), null=True, blank=True, editable=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
     )
@@ -116,6 +132,9 @@ class Customer(models.Model):
         indexes = [
             models.Index(fields=["owner", "-updated_at"], name="customer_owner_upd"),
             models.Index(fields=["org_unit", "-updated_at"], name="customer_unit_upd"),
+            models.Index(
+                fields=["org_unit", "pooled_at"], name="customer_pooled", condition=Q(pooled_at__isnull=False)
+            ),
         ]
 
     def __str__(self):
@@ -431,3 +450,13 @@ class PrivacyRequest(models.Model):
 
     def __str__(self):
         return f"{self.kind} {self.customer_number}"
+
+
+# Account teams, assignment rules and the public pool live in their own module (same app).
+from customers.team_models import (  # noqa: E402, F401
+    AccountTeamMember,
+    AssignmentRule,
+    CustomerMove,
+    PoolPolicy,
+    TeamRole,
+)

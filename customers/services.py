@@ -191,14 +191,17 @@ def customer_create(
     org_unit=None,
     number: str | None = None,
     relationships: list[RelationshipInput] | None = None,
+    assign_by_rules: bool = False,
 ) -> Customer:
     """Create a customer with its profile, contact points and relationships (all or nothing).
 
-    Owner and unit default to the creator's.
+    Owner and unit default to the creator's. With `assign_by_rules` (web form, service intake: the
+    creator is not the owner) and no owner given, the assignment rules pick the owner, or the customer
+    goes to a unit's pool (customers/assignment.py).
     """
     from sharing.models import Membership
 
-    if owner is None:
+    if owner is None and not assign_by_rules:
         owner = created_by
     if org_unit is None and owner is not None:
         membership = Membership.objects.filter(user=owner).select_related("unit").first()
@@ -228,6 +231,10 @@ def customer_create(
     _apply_contacts(customer, data.contacts, created_by)
     if relationships:
         _apply_relationships(customer, relationships, created_by)
+    if owner is None and assign_by_rules:
+        from customers.assignment import assign_owner
+
+        customer = assign_owner(customer=customer, by=created_by).customer
     return customer
 
 

@@ -651,7 +651,19 @@ def _bulk_create(rows: list[ParsedRow], *, user, job: ImportJob) -> tuple[dict[i
     insert_many(TagLink, tag_links)
     _note_activities(notes, user)
     _audit_created(built, user=user, job=job)
+    _assign_unowned([customer for _r, customer, _p in built if customer.owner_id is None], user)
     return {row.number: customer for row, customer, _p in built}, rejected
+
+
+def _assign_unowned(customers: list[Customer], user) -> None:
+    """Rows with a unit but no owner: the assignment rules give them one, or their unit's pool takes them
+    (customers/assignment.py). Rare (the importer owns rows by default), so one call per customer."""
+    if not customers:
+        return
+    from customers.assignment import assign_owner
+
+    for customer in customers:
+        assign_owner(customer=customer, by=user)
 
 
 def _audit_created(built, *, user, job: ImportJob) -> None:

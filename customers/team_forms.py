@@ -1,0 +1,82 @@
+"""Forms of account teams, the pool and bulk reassignment."""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from customers.team_models import AccountTeamMember, AssignmentRule, TeamRole
+
+
+class UserChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj):
+        name = obj.get_full_name().strip() or obj.get_username()
+        unit = getattr(getattr(obj, "membership", None), "unit", None)
+        return f"{name} ({obj.get_username()}{' · ' + unit.name if unit else ''})"
+
+
+def _end_of_day(day):
+    return timezone.make_aware(datetime.combine(day, time(23, 59, 59))) if day else None
+
+
+class TeamMemberForm(forms.Form):
+    user = UserChoiceField(label=_("Person"), queryset=get_user_model().objects.none())
+    team_role = forms.ModelChoiceField(label=_("Team role"), queryset=TeamRole.objects.none())
+    access = forms.ChoiceField(label=_("Access"), choices=AccountTeamMember.Access.choices)
+    expires_on = forms.DateField(
+        label=_("Until"), required=False, widget=forms.DateInput(attrs={"type": "date"}), help_text=_("Empty: no end.")
+    )
+    reason = forms.CharField(label=_("Reason"), max_length=300, required=False)
+
+    def __init__(self, *args, customer, **kwargs):
+        from customers.teams import team_candidates
+
+        super().__init__(*args, **kwargs)
+        self.fields["user"].queryset = team_candidates(customer=customer)
+        self.fields["team_role"].queryset = TeamRole.objects.filter(is_active=True)
+
+    def clean_expires_on(self):
+        day = self.cleaned_data.get("expires_on")
+        if day and day < timezone.localdate():
+            raise forms.ValidationError(_("The end date must not be in the past."))
+        return day
+
+    @property
+    def expires_at(self):
+        return _end_of_day(self.cleaned_data.get("expires_on"))
+
+
+class PoolAssignForm(forms.Form):
+    to_user = UserChoiceField(label=_("Assign to"), queryset=get_user_model().objects.none())
+
+    def __init__(self, *args, users, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["to_user"].queryset = users
+
+
+class ReassignForm(forms.Form):
+    from_user = UserChoiceField(label=_("Customers of"), queryset=get_user_model().objects.none())
+    to_user = UserChoiceField(label=_("To one person"), queryset=get_user_model().objects.none(), required=False)
+    unit = forms.ModelChoiceField(label=_("Or spread over the reps of"), queryset=None, required=False)
+    strategy = forms.ChoiceField(
+        label=_("Spread by"), choices=AssignmentRule.Strategy.choices, initial=AssignmentRule.Strategy.LEAST_LOADED
+    )
+    reason = forms.CharField(label=_("Reason"), max_length=300)
+
+    def __init__(self, *args, users, units, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["from_user"].queryset = users
+        self.fields["to_user"].queryset = users.filter(is_active=True)
+        self.fields["unit"].queryset = units
+
+    def clean(self):
+        data = super().clean()
+        if bool(data.get("to_user")) == bool(data.get("unit")):
+            raise forms.ValidationError(_("Choose either one person or a unit."))
+        if data.get("to_user") and data.get("from_user") and data["to_user"].pk == data["from_user"].pk:
+            raise forms.ValidationError(_("Choose someone else than the current owner."))
+        return data
