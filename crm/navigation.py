@@ -33,6 +33,7 @@ class NavItem:
 NAV_ITEMS: tuple[NavItem, ...] = (
     NavItem("customers", _("Customers"), ("customers:list",)),
     NavItem("followups", _("Today's follow-ups"), ("interactions:followups",)),
+    NavItem("pool", _("Public pool"), ("teams:pool",)),
     NavItem("inbox", _("Access inbox"), ("sharing:inbox",)),
     NavItem("duplicates", _("Duplicates"), ("dedup:queue",)),
     NavItem("import", _("Import"), ("customers_io:import-start",), flag="can_import"),

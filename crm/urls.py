@@ -14,6 +14,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("customers/io/", include("customers.io_urls")),
     path("customers/", include("customers.urls")),
+    path("customers/", include("customers.team_urls")),
     path("sharing/", include("sharing.urls")),
     path("interactions/", include("interactions.urls")),
     path("dedup/", include("dedup.urls")),

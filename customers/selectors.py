@@ -439,6 +439,12 @@ def customer_360_sections(*, customer: Customer, user, request) -> list[str]:
     ]
 
 
+def _team_context(*, customer: Customer, user) -> dict:
+    from customers.teams import team_context
+
+    return team_context(customer=customer, user=user)
+
+
 def customer_360(*, user, customer: Customer, request=None) -> dict:
     """Everything the 360° page shows, through the presenter and the visibility predicate."""
     presenter = CustomerPresenter(customer, user)
@@ -454,6 +460,7 @@ def customer_360(*, user, customer: Customer, request=None) -> dict:
         "identity_rows": _identity_rows(presenter),
         "relationships": relationships,
         "sections": customer_360_sections(customer=customer, user=user, request=request),
+        "team": _team_context(customer=customer, user=user),
         "history": customer_history(
             user,
             customer,

@@ -249,7 +249,7 @@ def customer_access_overview(*, customer, viewer) -> dict:
         "superuser_count": get_user_model().objects.filter(is_superuser=True, is_active=True).count(),
         "user_shares": list(
             CustomerUserShare.objects.filter(_live(now), content_object=customer)
-            .select_related("user", "permission", "granted_by")
+            .select_related("user", "permission", "granted_by", "team_membership__team_role")
             .order_by("user__username", "permission__codename")
         ),
         "group_shares": list(
