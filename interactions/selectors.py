@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from customers.models import Customer
+from customers.team_models import CustomerMove
 from interactions.models import (
     Activity,
     Contract,
@@ -49,7 +50,10 @@ TIMELINE_MODELS = {
     "shipment": Shipment,
     "payment": Payment,
     "service_case": ServiceCase,
+    "account": CustomerMove,  # ownership, pool and team changes (customers/pool.py): everyone who sees the customer
 }
+# Kinds on every timeline, whatever the roles' interaction kinds.
+ALWAYS_VISIBLE_KINDS = ("account",)
 KIND_LABELS = {
     "activity": _("Activities"),
     "opportunity": _("Opportunities"),
@@ -59,6 +63,7 @@ KIND_LABELS = {
     "shipment": _("Shipments"),
     "payment": _("Payments"),
     "service_case": _("Service cases"),
+    "account": _("Ownership and team"),
 }
 
 
@@ -67,7 +72,7 @@ def visible_kinds(user) -> list[str]:
     from sharing.principal import get_principal
 
     principal = get_principal(user)
-    return [kind for kind in TIMELINE_MODELS if principal.sees_kind(kind)]
+    return [kind for kind in TIMELINE_MODELS if principal.sees_kind(kind) or kind in ALWAYS_VISIBLE_KINDS]
 
 
 # --- team ---------------------------------------------------------------------------------------
@@ -229,6 +234,19 @@ def _timeline_queryset(customer, user, kinds: list[str]):
                     currency=F("currency"),
                 )
             )
+        elif kind == "account":
+            parts.append(
+                _timeline_part(
+                    kind,
+                    qs,
+                    at=F("created_at"),
+                    title=Concat(_name("from_user__"), Value(" → "), _name("to_user__"), output_field=_CHAR),
+                    summary=F("note"),
+                    status=Value("", output_field=_CHAR),
+                    subkind=F("kind"),
+                    actor=_name("by__"),
+                )
+            )
         elif kind == "service_case":
             parts.append(
                 _timeline_part(
@@ -264,7 +282,7 @@ def _timeline_queryset(customer, user, kinds: list[str]):
 
 
 def _entry_url(kind: str, pk: int) -> str | None:
-    if kind == "activity":
+    if kind in ("activity", "account"):
         return None
     if kind == "service_case":
         return reverse("interactions:case_detail", args=[pk])
@@ -284,6 +302,8 @@ def _subkind_label(kind: str, code: str) -> str:
         return str(dict(Activity.Kind.choices).get(code, code))
     if kind == "service_case":
         return str(dict(ServiceCase.Type.choices).get(code, code))
+    if kind == "account":
+        return str(dict(CustomerMove.Kind.choices).get(code, code))
     return ""
 
 
