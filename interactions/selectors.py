@@ -72,7 +72,9 @@ def visible_kinds(user) -> list[str]:
     from sharing.principal import get_principal
 
     principal = get_principal(user)
-    return [kind for kind in TIMELINE_MODELS if principal.sees_kind(kind) or kind in ALWAYS_VISIBLE_KINDS]
+    kinds = [kind for kind in TIMELINE_MODELS if principal.sees_kind(kind) and kind not in ALWAYS_VISIBLE_KINDS]
+    # Ownership and team changes come with any timeline (a role that sees no record kind has none).
+    return [*kinds, *ALWAYS_VISIBLE_KINDS] if kinds else []
 
 
 # --- team ---------------------------------------------------------------------------------------
