@@ -88,6 +88,12 @@ def administrator(org):
 
 
 @pytest.fixture
+def marketing_user(org):
+    """Runs campaigns: sees every customer's core data, changes none."""
+    return _persona("marketing1", org)
+
+
+@pytest.fixture
 def outsider(db):
     """An active user with no role and no unit: sees nothing but their own records."""
     from django.contrib.auth import get_user_model

@@ -42,6 +42,7 @@ PERSONAS = {
     "finance1": ("钱财务", "finance_clerk", "HQ-FIN", False),
     "steward1": ("冯数据", "data_steward", "HQ", False),
     "auditor1": ("卫审计", "auditor", "HQ", False),
+    "marketing1": ("蒋市场", "marketing", "HQ", False),
 }
 
 

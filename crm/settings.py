@@ -212,6 +212,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "sharing.tasks.access_requests_pending_task",
         "schedule": crontab(hour=9, minute=0),
     },
+    # Care rules (birthdays, holidays, dormant customers): each customer once per occasion.
+    "interactions-care-rules": {
+        "task": "interactions.tasks.care_rules_run_task",
+        "schedule": crontab(hour=6, minute=0),
+    },
     # Reminder emails still pending after a lost enqueue or a broker outage (sending is idempotent).
     "sharing-reminder-emails-requeue": {"task": "sharing.tasks.reminder_emails_requeue_task", "schedule": 60 * 60},
 }

@@ -5,6 +5,7 @@ an administrator correct a field, and auditlog records every change.
 """
 
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 from interactions import models as m
 
@@ -94,3 +95,70 @@ class ServiceCaseAdmin(RecordAdmin):
     filter_horizontal = ["responsible_units"]
     search_fields = ["number", "subject"]
     inlines = [CaseEventInline]
+
+
+# --- customer care rules (maintained here by administrators) and campaigns (read-mostly)
+
+
+class CareRunInline(admin.TabularInline):
+    model = m.CareRun
+    fields = ["ran_on", "touched", "excluded_no_consent", "created_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    max_num = 0
+    ordering = ["-ran_on"]
+
+
+@admin.register(m.CareRule)
+class CareRuleAdmin(admin.ModelAdmin):
+    """Rules are validated by CareRule.clean: impossible schedules and empty targets are refused."""
+
+    list_display = ["name", "kind", "action", "days_before", "event_on", "inactive_days", "is_active", "created_by"]
+    list_filter = ["kind", "action", "is_active"]
+    readonly_fields = ["created_by", "created_at", "updated_at"]
+    inlines = [CareRunInline]
+    actions = ["run_today"]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+
+        class WithCreator(form):
+            def __init__(self, *args, **kw):
+                super().__init__(*args, **kw)
+                if not self.instance.created_by_id:
+                    # The filter is evaluated with its creator's visibility, also when it is validated.
+                    self.instance.created_by = request.user
+
+        return WithCreator
+
+    @admin.action(description=_("Run the selected rules for today"))
+    def run_today(self, request, queryset):
+        from interactions.care import care_rule_run
+
+        touched = sum(care_rule_run(rule=rule).touched for rule in queryset.filter(is_active=True))
+        self.message_user(request, _("%(n)s customers touched today.") % {"n": touched})
+
+
+@admin.register(m.CareTouch)
+class CareTouchAdmin(admin.ModelAdmin):
+    list_display = ["rule", "customer", "occasion_on", "run", "activity"]
+    list_filter = ["rule"]
+    raw_id_fields = ["customer", "run", "activity"]
+    list_select_related = ["rule", "customer", "run"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(m.Campaign)
+class CampaignAdmin(admin.ModelAdmin):
+    list_display = ["name", "kind", "starts_on", "ends_on", "owner_unit", "budget", "created_by"]
+    list_filter = ["kind"]
+    readonly_fields = ["created_by", "target_built_at", "excluded", "created_at", "updated_at"]
+
+    def has_add_permission(self, request):
+        return False  # campaigns are created in the app, where the target list is built

@@ -21,3 +21,5 @@ class InteractionsConfig(AppConfig):
         auditlog.register(m.Payment)
         auditlog.register(m.ServiceCase, m2m_fields={"responsible_units"})
         auditlog.register(m.CaseEvent)
+        for model in (m.CareRule, m.CareRun, m.CareTouch, m.Campaign, m.CampaignParticipation):
+            auditlog.register(model)

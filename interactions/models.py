@@ -140,6 +140,15 @@ class Opportunity(models.Model):
     )
     close_reason = models.CharField(_("reason"), max_length=300, blank=True)
     closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
+    # The campaign this opportunity came from: campaign results count its won amount as revenue.
+    campaign = models.ForeignKey(
+        "interactions.Campaign",
+        verbose_name=_("campaign"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="opportunities",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+", editable=False
     )
@@ -559,3 +568,13 @@ class CaseEvent(models.Model):
 
     def get_to_status_display(self):
         return ServiceCase.Status(self.to_status).label if self.to_status in ServiceCase.Status.values else ""
+
+
+# Care rules and campaigns live in their own module to keep this one readable.
+from interactions.campaign_models import (  # noqa: E402, F401
+    Campaign,
+    CampaignParticipation,
+    CareRule,
+    CareRun,
+    CareTouch,
+)

@@ -45,3 +45,11 @@ def contracts_renewal_task() -> int:
     from interactions.reminders import contracts_renewal_remind
 
     return contracts_renewal_remind()
+
+
+@shared_task(name="interactions.tasks.care_rules_run_task", acks_late=True)
+def care_rules_run_task() -> int:
+    """Run the active care rules for today (once per rule and day; each customer once per occasion)."""
+    from interactions.care import care_rules_run
+
+    return care_rules_run()

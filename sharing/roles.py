@@ -80,6 +80,15 @@ DEFAULT_ROLES = {
         "interaction_kinds": ALL_KINDS,
         "flags": ["can_view_audit"],
     },
+    # Runs campaigns company-wide: sees every customer's core data (contacts masked), changes none.
+    "marketing": {
+        "name": "Marketing",
+        "view_scope": "all",
+        "change_scope": "none",
+        "field_levels": {"core": 2, "contact": 1, "sales": 2},
+        "interaction_kinds": ["activity", "opportunity"],
+        "flags": [],
+    },
     "administrator": {
         "name": "Administrator",
         "view_scope": "all",
