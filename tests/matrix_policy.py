@@ -126,6 +126,22 @@ POLICY: dict[str, Endpoint] = {
     "customers:detail": customer_object(allowed=statuses(200, 302), note="a merged loser redirects to its survivor"),
     "customers:edit": customer_object(action="change", methods=GET_POST),
     "customers:transfer": customer_object(action="change", flag="can_transfer", methods=GET_POST, mutates=True),
+    # --- customers: account teams, public pool, bulk reassignment (docs/teams-and-pool.md)
+    "teams:team": customer_object(htmx=True),
+    "teams:team_add": customer_object(action="change", flag="can_manage_access", methods=POST, allowed=POSTED),
+    "teams:team_remove": foreign_object("missing", methods=POST),
+    "teams:pool": login_only(note="pooled customers of the rep's unit or the manager's change scope only; masked"),
+    "teams:pool_claim": customer_object(
+        methods=POST, allowed=POSTED, note="404 unless pooled (or just claimed) in the rep's own unit"
+    ),
+    "teams:pool_assign": customer_object(
+        action="change",
+        flag="can_transfer",
+        methods=GET_POST,
+        allowed=statuses(200, 404) | POSTED,
+        note="pooled customers only (404 otherwise)",
+    ),
+    "teams:reassign": role_restricted("can_transfer", methods=GET_POST),
     # --- customers: import, export, personal-data requests
     "customers_io:import-start": role_restricted("can_import", methods=GET_POST),
     "customers_io:import-list": role_restricted("can_import"),
@@ -203,6 +219,15 @@ POLICY: dict[str, Endpoint] = {
     "interactions:case_advance": related_object("service_case", methods=POST, allowed=POSTED),
     "interactions:case_close": related_object("service_case", methods=GET_POST, allowed=WRITERS_ONLY | POSTED),
     "interactions:case_reopen": related_object("service_case", methods=POST, allowed=POSTED),
+    # campaigns: pages of one campaign are 404 unless it is visible (campaigns_visible_to); their rows and
+    # figures cover only customers the viewer may see (interactions/tests/test_campaign_views.py).
+    "interactions:campaign_list": login_only(),
+    "interactions:campaign_create": login_only(
+        methods=GET_POST, allowed=statuses(200, 302, 400, 403), note="campaign creators only (403)"
+    ),
+    "interactions:campaign_detail": foreign_object("missing"),
+    "interactions:participation_import": foreign_object("missing", methods=POST),
+    "interactions:participation_update": foreign_object("missing", methods=POST),
     # --- dedup
     "dedup:check": login_only(methods=POST, probe=True, note="duplicate warning: invisible hits offer a request only"),
     "dedup:lookup": login_only(),
