@@ -23,7 +23,7 @@ from customers.models import CompanyProfile, ContactPoint, Customer, PersonProfi
 from sharing.masking import mask_generic
 from sharing.models import FieldLevel, OrgUnit, RolePolicy, Scope
 from sharing.presenters import CustomerPresenter, unmask_grants_for
-from sharing.principal import get_principal, visibility_q
+from sharing.principal import get_principal, may_access_customer, remember_access, visibility_q
 
 PAGE_SIZE = 25
 AUTOCOMPLETE_LIMIT = 10
@@ -378,7 +378,9 @@ def customer_360_customer(user, pk) -> Customer:
         .select_related("owner", "org_unit", "company", "person", "created_by", "updated_by")
         .prefetch_related("roles", "tags", "contact_points")
     )
-    return get_object_or_404(queryset, pk=pk)
+    customer = get_object_or_404(queryset, pk=pk)
+    remember_access(user, customer.pk, "view", True)
+    return customer
 
 
 def _profile_rows(customer: Customer) -> list[tuple[str, object]]:
@@ -451,7 +453,7 @@ def customer_360(*, user, customer: Customer, request=None) -> dict:
     can_change = (
         customer.status not in (Customer.Status.MERGED, Customer.Status.ERASED)
         and bool(presenter.editable_groups())
-        and Customer.objects.visible_to(user, action="change").filter(pk=customer.pk).exists()
+        and may_access_customer(user, customer.pk, "change")
     )
     relationships = customer_relationships(user, customer)
     return {

@@ -20,7 +20,6 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from customers.models import Customer
 from customers.team_models import CustomerMove
 from interactions.models import (
     Activity,
@@ -33,6 +32,7 @@ from interactions.models import (
     Shipment,
 )
 from interactions.services import creatable_kinds, interactions_writer
+from sharing.principal import may_access_customer
 
 HOME_LIMIT = 10
 SECTION_LIMIT = 10
@@ -320,7 +320,7 @@ def customer_timeline(*, customer, user, kinds=None, page=1, per_page: int = 20)
     if kinds:
         wanted = {kinds} if isinstance(kinds, str) else set(kinds)
         allowed = [k for k in allowed if k in wanted]
-    if not allowed or not Customer.objects.visible_to(user).filter(pk=customer.pk).exists():
+    if not allowed or not may_access_customer(user, customer.pk, "view"):
         return Paginator([], per_page).get_page(1)
     paginator = Paginator(_timeline_queryset(customer, user, allowed), per_page)
     page_obj = paginator.get_page(page)

@@ -51,6 +51,8 @@ class Principal:
     interaction_kinds: frozenset[str] = frozenset()
     flags: dict[str, bool] = field(default_factory=dict)
     role_codes: frozenset[str] = frozenset()
+    # (customer id, action) -> may the user do it; filled by may_access_customer for this request.
+    access_memo: dict[tuple[int, str], bool] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def is_authenticated(self) -> bool:
@@ -163,6 +165,36 @@ def get_principal(user) -> Principal:
         cached = build_principal(user)
         setattr(user, CACHE_ATTR, cached)
     return cached
+
+
+def may_access_customer(user, customer_id: int, action: str = Action.VIEW) -> bool:
+    """May `user` see (or change) this one customer? One query per customer and action per request.
+
+    The 360 page asked the same question five times (sections, timeline, "may change", "may
+    manage access"); the answer is memoised on the principal, which lives for one request, so a
+    revocation still takes effect on the next request. Callers that loaded the customer through
+    `visible_to` record it with `remember_access`.
+    """
+    from customers.models import Customer
+
+    principal = get_principal(user)
+    if not principal.is_authenticated:
+        return False
+    key = (customer_id, action)
+    if key not in principal.access_memo:
+        allowed = Customer.objects.visible_to(user, action=action).filter(pk=customer_id).exists()
+        remember_access(user, customer_id, action, allowed)
+    return principal.access_memo[key]
+
+
+def remember_access(user, customer_id: int, action: str, allowed: bool) -> None:
+    """Record a visibility answer already known from a `visible_to` query (change implies view)."""
+    principal = get_principal(user)
+    if not principal.is_authenticated:
+        return
+    principal.access_memo[(customer_id, action)] = allowed
+    if allowed and action == Action.CHANGE:
+        principal.access_memo[(customer_id, Action.VIEW)] = True
 
 
 def forget_principal(user) -> None:

@@ -30,7 +30,7 @@ from sharing.models import (
     UnitGrant,
     UnmaskGrant,
 )
-from sharing.principal import get_principal, visibility_q
+from sharing.principal import get_principal, may_access_customer, visibility_q
 
 EXPIRING_WITHIN = timedelta(days=14)
 UNUSED_FOR = timedelta(days=90)
@@ -82,12 +82,11 @@ def is_role_admin(user) -> bool:
 
 def customer_manageable_by(*, user, customer) -> bool:
     """May `user` add and revoke shares of `customer`? Needs the flag and change access to it."""
-    from customers.models import Customer
 
     principal = get_principal(user)
     if not principal.may("can_manage_access"):
         return False
-    return Customer.objects.visible_to(user, action=Action.CHANGE).filter(pk=customer.pk).exists()
+    return may_access_customer(user, customer.pk, Action.CHANGE)
 
 
 def grants_manageable_by(user, kind: str) -> QuerySet:
