@@ -38,6 +38,7 @@ NAV_ITEMS: tuple[NavItem, ...] = (
     NavItem("duplicates", _("Duplicates"), ("dedup:queue",)),
     NavItem("import", _("Import"), ("customers_io:import-start",), flag="can_import"),
     NavItem("dashboards", _("Dashboards"), ("dashboards:index",)),
+    NavItem("campaigns", _("Campaigns"), ("interactions:campaign_list",)),
     NavItem("audit", _("Audit"), ("audit:log",), flag="can_view_audit"),
     NavItem("admin", _("Admin"), ("admin:index",), staff_only=True),
 )

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from interactions import views
+from interactions import campaign_views, views
 
 app_name = "interactions"
 
@@ -36,4 +36,10 @@ urlpatterns = [
     path("cases/<int:pk>/advance/", views.case_advance, name="case_advance"),
     path("cases/<int:pk>/close/", views.case_close, name="case_close"),
     path("cases/<int:pk>/reopen/", views.case_reopen, name="case_reopen"),
+    # campaigns (interactions/campaign_views.py)
+    path("campaigns/", campaign_views.campaign_list, name="campaign_list"),
+    path("campaigns/new/", campaign_views.campaign_create, name="campaign_create"),
+    path("campaigns/<int:pk>/", campaign_views.campaign_detail, name="campaign_detail"),
+    path("campaigns/<int:pk>/import/", campaign_views.participation_import, name="participation_import"),
+    path("participations/<int:pk>/", campaign_views.participation_update, name="participation_update"),
 ]
