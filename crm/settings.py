@@ -219,6 +219,8 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Reminder emails still pending after a lost enqueue or a broker outage (sending is idempotent).
     "sharing-reminder-emails-requeue": {"task": "sharing.tasks.reminder_emails_requeue_task", "schedule": 60 * 60},
+    # Public pool: warn owners, return customers without follow-up to their unit's pool, 01:30 (idempotent).
+    "customers-pool-run": {"task": "customers.tasks.pool_run_task", "schedule": crontab(hour=1, minute=30)},
 }
 
 CACHES = {
