@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from django.contrib.auth.models import Permission
+from django.contrib.auth.models import Group, Permission
 from django.db.models import Q
 from django.utils import timezone
 
@@ -82,6 +82,13 @@ def _scope_units(scope: str, unit: OrgUnit | None, all_units: list[tuple[int, st
     return {pk for pk, path in all_units if path.startswith(unit.path)}
 
 
+def _has_policy(group: Group) -> bool:
+    try:
+        return group.policy is not None
+    except RolePolicy.DoesNotExist:
+        return False
+
+
 def build_principal(user) -> Principal:
     """Compute the principal from the database (no caching)."""
     if user is None or not user.is_authenticated or not user.is_active:
@@ -94,8 +101,10 @@ def build_principal(user) -> Principal:
             field_levels=dict.fromkeys(FIELD_GROUPS, FieldLevel.EDITABLE),
             flags=dict.fromkeys(FLAG_NAMES, True),
         )
-    groups = list(user.groups.values_list("pk", flat=True))
-    policies = list(RolePolicy.objects.filter(group_id__in=groups))
+    # Groups and their policies in one query (RolePolicy is a one-to-one of the group).
+    group_rows = list(Group.objects.filter(user=user).select_related("policy").order_by("pk"))
+    groups = [g.pk for g in group_rows]
+    policies = [g.policy for g in group_rows if _has_policy(g)]
     membership = Membership.objects.select_related("unit").filter(user_id=user.pk).first()
     unit = membership.unit if membership else None
 
