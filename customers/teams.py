@@ -145,3 +145,44 @@ def team_context(*, customer, user) -> dict:
         "can_manage": can_manage,
         "form": TeamMemberForm(customer=customer) if can_manage else None,
     }
+
+
+def demo_teams_and_pool(users: dict) -> None:
+    """seed_demo: a pool policy for Guangdong, a rule for web leads to Shenzhen, a team member on one of
+    sz_rep's customers and one pooled Shenzhen customer. Idempotent (a second run adds nothing)."""
+    from customers.models import Customer
+    from customers.team_models import AssignmentRule, CustomerMove, PoolPolicy
+    from sharing.models import OrgUnit
+
+    team_roles_ensure()
+    guangdong, shenzhen = OrgUnit.objects.get(code="GD"), OrgUnit.objects.get(code="GD-SZ")
+    PoolPolicy.objects.get_or_create(
+        unit=guangdong, defaults={"inactive_days": 30, "warn_days": 3, "claim_limit": 20, "cooldown_days": 30}
+    )
+    AssignmentRule.objects.get_or_create(
+        name="Web leads from Guangdong → Shenzhen",
+        defaults={"priority": 10, "provinces": "广东", "sources": "web", "target_unit": shenzhen},
+    )
+    mine = Customer.objects.filter(owner=users["sz_rep"], tags__name="demo").order_by("pk")
+    first = mine.first()
+    if first is not None and not AccountTeamMember.objects.filter(customer=first).exists():
+        team_member_add(
+            customer=first,
+            user=users["service1"],
+            team_role=TeamRole.objects.get(code="service_engineer"),
+            access="view",
+            added_by=users["gd_manager"],
+            reason="Demo",
+        )
+    if not Customer.objects.filter(org_unit=shenzhen, pooled_at__isnull=False).exists():
+        candidate = mine.exclude(pk=getattr(first, "pk", None)).last()
+        if candidate is not None:
+            now = timezone.now()
+            Customer.objects.filter(pk=candidate.pk).update(owner=None, pooled_at=now, owner_since=None, owner_via="")
+            CustomerMove.objects.create(
+                customer=candidate,
+                kind=CustomerMove.Kind.POOL_RETURNED,
+                from_user=users["sz_rep"],
+                unit=shenzhen,
+                note="Demo",
+            )

@@ -76,6 +76,9 @@ class Command(BaseCommand):
             with transaction.atomic():
                 count = self._customers(users, options["customers"])
             self.stdout.write(f"Created {count} demo customers.")
+        from customers.teams import demo_teams_and_pool
+
+        demo_teams_and_pool(users)  # a team, a rule, a pool policy and a pooled customer (idempotent)
         self.stdout.write(f"Demo accounts (password: {DEMO_PASSWORD}):")
         for username, (full_name, role, unit, _mgr) in PERSONAS.items():
             self.stdout.write(f"  {username:<12} {role:<16} {unit:<10} {full_name}")
