@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from customers.team_models import CustomerMove
+from interactions.campaign_models import Campaign, CampaignParticipation
 from interactions.models import (
     Activity,
     Contract,
@@ -51,9 +52,10 @@ TIMELINE_MODELS = {
     "payment": Payment,
     "service_case": ServiceCase,
     "account": CustomerMove,  # ownership, pool and team changes (customers/pool.py): everyone who sees the customer
+    "campaign": CampaignParticipation,  # campaign participation beyond "targeted": everyone who sees the customer
 }
 # Kinds on every timeline, whatever the roles' interaction kinds.
-ALWAYS_VISIBLE_KINDS = ("account",)
+ALWAYS_VISIBLE_KINDS = ("account", "campaign")
 KIND_LABELS = {
     "activity": _("Activities"),
     "opportunity": _("Opportunities"),
@@ -64,6 +66,7 @@ KIND_LABELS = {
     "payment": _("Payments"),
     "service_case": _("Service cases"),
     "account": _("Ownership and team"),
+    "campaign": _("Campaigns"),
 }
 
 
@@ -249,6 +252,19 @@ def _timeline_queryset(customer, user, kinds: list[str]):
                     actor=_name("by__"),
                 )
             )
+        elif kind == "campaign":
+            parts.append(
+                _timeline_part(
+                    kind,
+                    qs.exclude(status=CampaignParticipation.Status.TARGETED),
+                    at=F("updated_at"),
+                    title=F("campaign__name"),
+                    summary=empty,
+                    status=F("status"),
+                    subkind=F("campaign__kind"),
+                    actor=_name("updated_by__"),
+                )
+            )
         elif kind == "service_case":
             parts.append(
                 _timeline_part(
@@ -284,7 +300,7 @@ def _timeline_queryset(customer, user, kinds: list[str]):
 
 
 def _entry_url(kind: str, pk: int) -> str | None:
-    if kind in ("activity", "account"):
+    if kind in ("activity", "account", "campaign"):
         return None
     if kind == "service_case":
         return reverse("interactions:case_detail", args=[pk])
@@ -306,6 +322,8 @@ def _subkind_label(kind: str, code: str) -> str:
         return str(dict(ServiceCase.Type.choices).get(code, code))
     if kind == "account":
         return str(dict(CustomerMove.Kind.choices).get(code, code))
+    if kind == "campaign":
+        return str(dict(Campaign.Kind.choices).get(code, code))
     return ""
 
 

@@ -115,3 +115,19 @@ def test_participation_import_page_reports_rows(client_for, gd_campaign, guangdo
     )
     body = response.content.decode()
     assert response.status_code == 200 and "C0000" in body
+
+
+def test_participation_shows_on_the_customers_timeline(client_for, gd_campaign, guangdong_sales_manager):
+    from interactions.campaigns import participation_set
+    from interactions.selectors import customer_timeline
+
+    targeted, attended = list(gd_campaign.participations.select_related("customer").order_by("pk"))
+    participation_set(participation=attended, status="attended", by=guangdong_sales_manager)
+    rep = attended.customer.owner
+    entries = customer_timeline(customer=attended.customer, user=rep).object_list
+    (entry,) = [e for e in entries if e.kind == "campaign"]
+    assert entry.title == "华南培训会" and entry.status in ("Attended", "已出席")
+    # A customer only targeted has no campaign entry yet.
+    assert not [e for e in customer_timeline(customer=targeted.customer, user=rep).object_list if e.kind == "campaign"]
+    page = client_for(rep).get(f"/interactions/customers/{attended.customer.pk}/timeline/")
+    assert "华南培训会" in page.content.decode()
