@@ -33,9 +33,9 @@ def roles(db):
 
 
 def make_rep(username, unit, org):
-    from crm.demo import role_group
     from django.contrib.auth import get_user_model
 
+    from crm.demo import role_group
     from sharing.models import Membership
 
     user = get_user_model().objects.create_user(username, password="pw", first_name=username)
