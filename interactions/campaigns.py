@@ -331,3 +331,64 @@ def campaign_results(*, campaign: Campaign, viewer) -> CampaignResults:
         budget=campaign.budget,
         cost_per_conversion=(campaign.budget / converted).quantize(Decimal("0.01")) if converted else None,
     )
+
+
+# --- demo data (seed_demo)
+
+
+def demo_campaign_and_care_rules(users) -> list[str]:
+    """A campaign and two care rules for the demo company (idempotent: existing ones are left alone)."""
+    from datetime import date, timedelta
+
+    from interactions.campaign_models import CareRule
+    from sharing.models import OrgUnit
+
+    done = []
+    admin, marketing = users["admin"], users["marketing1"]
+    rules = [
+        {
+            "name": "春节问候（重点客户）",
+            "kind": "holiday",
+            "action": "greeting_list",
+            "days_before": 7,
+            "event_on": date(2027, 2, 6),
+            "customer_filter": "kind=person",
+        },
+        {
+            "name": "90天未下单唤醒",
+            "kind": "dormant",
+            "action": "followup",
+            "days_before": 0,
+            "inactive_days": 90,
+            "customer_filter": "kind=company",
+        },
+    ]
+    for spec in rules:
+        if CareRule.objects.filter(name=spec["name"]).exists():
+            continue
+        rule = CareRule(created_by=admin, **spec)
+        try:
+            rule.full_clean()
+        except ValidationError as exc:
+            done.append(f"care rule {spec['name']} skipped: {' '.join(exc.messages)}")
+            continue
+        rule.save()
+        done.append(f"care rule {rule.name}")
+    name = "2026 秋季新品体验会"
+    if not Campaign.objects.filter(name=name).exists():
+        today = timezone.localdate()
+        try:
+            campaign_create(
+                created_by=marketing,
+                name=name,
+                kind=Campaign.Kind.TRIAL,
+                starts_on=today,
+                ends_on=today + timedelta(days=30),
+                owner_unit=OrgUnit.objects.get(code="HQ"),
+                budget=Decimal("50000"),
+                customer_filter="kind=person",
+            )
+            done.append(f"campaign {name}")
+        except ValidationError as exc:
+            done.append(f"campaign {name} skipped: {' '.join(exc.messages)}")
+    return done

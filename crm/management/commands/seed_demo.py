@@ -79,6 +79,10 @@ class Command(BaseCommand):
         from customers.teams import demo_teams_and_pool
 
         demo_teams_and_pool(users)  # a team, a rule, a pool policy and a pooled customer (idempotent)
+        from interactions.campaigns import demo_campaign_and_care_rules
+
+        for line in demo_campaign_and_care_rules(users):  # a campaign and two care rules (idempotent)
+            self.stdout.write(f"Added {line}.")
         self.stdout.write(f"Demo accounts (password: {DEMO_PASSWORD}):")
         for username, (full_name, role, unit, _mgr) in PERSONAS.items():
             self.stdout.write(f"  {username:<12} {role:<16} {unit:<10} {full_name}")
