@@ -745,9 +745,21 @@ class CustomerFilterForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["owner"].queryset = owners
         self.fields["owner"].label_from_instance = lambda u: u.get_full_name() or u.username
+        # Options from plain tuples: a see-all user's 2,000 owners without 2,000 model instances.
+        self.fields["owner"].widget.choices = [
+            ("", self.fields["owner"].empty_label),
+            *(
+                (pk, f"{first} {last}".strip() or username)
+                for pk, first, last, username in owners.values_list("pk", "first_name", "last_name", "username")
+            ),
+        ]
         self.fields["org_unit"].queryset = units
         for name in ("kind", "status", "role", "tag", "owner", "org_unit", "sort"):
-            self.fields[name].widget.attrs["data-autosubmit"] = ""
+            widget = self.fields[name].widget
+            if type(widget) is forms.Select:
+                # Same markup, no per-option template (crm/widgets.py); the list renders on every filter change.
+                widget = self.fields[name].widget = FastSelect(attrs=widget.attrs, choices=widget.choices)
+            widget.attrs["data-autosubmit"] = ""
 
     def filters(self) -> dict:
         """The valid filters only: a bad value (e.g. a forged owner id) is dropped, not an error."""
