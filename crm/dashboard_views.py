@@ -3,12 +3,12 @@
 import csv
 
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
 from crm import dashboards
+from crm.pagination import CappedPaginator
 from customers.io.formats import neutralise
 from sharing.audit import log_access
 from sharing.models import OrgUnit
@@ -112,7 +112,9 @@ def silent(request):
                 for c in rows
             ),
         )
-    page = Paginator(queryset, 25).get_page(request.GET.get("page"))
+    # The list walks customers by updated_at and stops after a page (NOT EXISTS probes); the count
+    # is capped so an executive's page does not anti-join the whole table (docs/performance.md).
+    page = CappedPaginator(queryset, 25).get_page(request.GET.get("page"))
     return render(
         request,
         "crm/dashboards/silent.html",

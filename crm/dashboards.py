@@ -139,16 +139,23 @@ def won_lost(user, period: Period, unit=None) -> Section | None:
     )
 
 
-def activities(user, days: int = 30, unit=None) -> Section | None:
+def activities(user, days: int = 30, unit=None, source=None) -> Section | None:
+    from crm.summaries import ACTIVITY_PERIODS
     from interactions.models import Activity
 
     if not get_principal(user).sees_kind("activity"):
         return None
-    since = timezone.now() - timedelta(days=days)
-    qs = _unit_filter(Activity.objects.visible_to(user), unit, "customer__").filter(occurred_at__gte=since)
+    summarised = source is not None and days in ACTIVITY_PERIODS
+    if summarised:
+        grouped = source.rows("activities", days).values("user__username", "user__membership__unit__name")
+        grouped = grouped.annotate(n=Sum("n"))
+    else:
+        since = timezone.now() - timedelta(days=days)
+        qs = _unit_filter(Activity.objects.visible_to(user), unit, "customer__").filter(occurred_at__gte=since)
+        grouped = qs.values("user__username", "user__membership__unit__name").annotate(n=Count("id"))
     rows = [
         [r["user__username"] or "—", r["user__membership__unit__name"] or "—", r["n"]]
-        for r in qs.values("user__username", "user__membership__unit__name").annotate(n=Count("id")).order_by("-n")[:50]
+        for r in grouped.order_by("-n", "user__username", "user__membership__unit__name")[:50]
     ]
     per_unit: dict[str, int] = {}
     for _user, unit_name, n in rows:
@@ -159,6 +166,7 @@ def activities(user, days: int = 30, unit=None) -> Section | None:
         [str(_("Person")), str(_("Unit")), str(_("Activities"))],
         rows,
         sorted(per_unit.items(), key=lambda kv: -kv[1]),
+        computed_at=source.computed_at if summarised else None,
     )
 
 
@@ -446,7 +454,7 @@ def dashboard(user, *, period: Period, unit=None, use_summary: bool = True) -> l
     sections = [
         funnel(user, period, unit, source),
         won_lost(user, period, unit),
-        activities(user, 30, unit),
+        activities(user, 30, unit, source),
         receivables(user, unit),
         service(user, period, unit),
         rfm(user, unit, source=source),

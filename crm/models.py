@@ -6,6 +6,7 @@ A dashboard whose viewer's scope is a set of whole units adds up the rows of tho
 of aggregating a million customers; any other scope, and a stale or missing run, is computed live.
 """
 
+from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -33,7 +34,7 @@ class DashboardSummary(models.Model):
 
     `org_unit` is null for customers without a unit (only "sees everything" viewers add those up).
     `period_days` is 0 for figures without a period. `bucket` is the stage, the RFM segment, or
-    (for duplicate pairs) the other customer's unit id.
+    (for duplicate pairs) the other customer's unit id; `user` the person of per-person figures.
     """
 
     run = models.ForeignKey(SummaryRun, on_delete=models.CASCADE, related_name="rows")
@@ -41,6 +42,10 @@ class DashboardSummary(models.Model):
     # vanished unit is never read (rows are read by the viewer's current unit ids).
     org_unit = models.ForeignKey(
         "sharing.OrgUnit", null=True, blank=True, on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
+    # The person of per-person figures (activities); null elsewhere.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+", db_constraint=False
     )
     metric = models.CharField(max_length=20)
     period_days = models.PositiveIntegerField(default=0)

@@ -30,6 +30,8 @@ from crm.models import DashboardSummary, SummaryRun
 
 # Periods (days) of the funnel kept in the summary; other periods are computed live.
 FUNNEL_PERIODS = (30, 90, 365)
+# Activity windows (days) per person kept in the summary.
+ACTIVITY_PERIODS = (30,)
 # Silent-customer thresholds (days) counted in the summary; other thresholds are computed live.
 SILENT_PERIODS = (90,)
 # A run older than this is not used (the beat task refreshes every 15 minutes; two missed runs are tolerated).
@@ -50,29 +52,35 @@ def _insert_select(run_id: int, metric: str, period_days: int, queryset, fields:
     quote = connection.ops.quote_name
     table = quote(DashboardSummary._meta.db_table)
     bucket = "s.s_bucket" if "s_bucket" in queryset.query.annotations else "''"
+    person = "s.s_user" if "s_user" in queryset.query.annotations else "NULL"
     columns = ", ".join(quote(c) for c in COLUMNS)
     values = ", ".join(f"COALESCE(s.{quote(fields[c])}, 0)" if c in fields else "0" for c in COLUMNS)
     sql = (
-        f"INSERT INTO {table} (run_id, org_unit_id, metric, period_days, bucket, {columns}) "  # noqa: S608 (ORM SQL, our names)
-        f"SELECT %s, s.s_unit, %s, %s, {bucket}, {values} FROM ({inner}) s"
+        f"INSERT INTO {table} (run_id, org_unit_id, user_id, metric, period_days, bucket, {columns}) "  # noqa: S608 (ORM SQL, our names)
+        f"SELECT %s, s.s_unit, {person}, %s, %s, {bucket}, {values} FROM ({inner}) s"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, (run_id, metric, period_days, *params))
         return cursor.rowcount
 
 
-def _grouped(queryset, unit_path: str, bucket=None):
+def _grouped(queryset, unit_path: str, bucket=None, user_path=None):
     queryset = queryset.annotate(s_unit=F(unit_path))
+    keys = ["s_unit"]
     if bucket is not None:
-        return queryset.annotate(s_bucket=bucket).values("s_unit", "s_bucket")
-    return queryset.values("s_unit")
+        queryset = queryset.annotate(s_bucket=bucket)
+        keys.append("s_bucket")
+    if user_path is not None:
+        queryset = queryset.annotate(s_user=F(user_path))
+        keys.append("s_user")
+    return queryset.values(*keys)
 
 
 def _fill(run: SummaryRun) -> dict[str, int]:
     from crm import dashboards
     from customers.models import ContactPoint, Customer
     from dedup.models import CandidatePair
-    from interactions.models import Opportunity, Payment
+    from interactions.models import Activity, Opportunity, Payment
 
     rows: dict[str, int] = {}
     active = Customer.objects.active()
@@ -146,6 +154,22 @@ def _fill(run: SummaryRun) -> dict[str, int]:
             {"n": "n", "amount": "amount"},
         )
 
+    # Activities in the last N days per person, keyed by the customer's unit (the scope) and the person.
+    for days in ACTIVITY_PERIODS:
+        rows[f"activities_{days}"] = _insert_select(
+            run.pk,
+            "activities",
+            days,
+            _grouped(
+                Activity.objects.filter(occurred_at__gte=run.as_of - timedelta(days=days)),
+                "customer__org_unit_id",
+                user_path="user_id",
+            )
+            .annotate(n=Count("id"))
+            .order_by(),
+            {"n": "n"},
+        )
+
     # RFM: per customer (grouped by customer and unit), its segment by dashboards.rfm_segment's rule,
     # then counted per unit and segment by an outer GROUP BY.
     per_customer = (
@@ -160,8 +184,8 @@ def _fill(run: SummaryRun) -> dict[str, int]:
     table = connection.ops.quote_name(DashboardSummary._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {table} (run_id, org_unit_id, metric, period_days, bucket, n, extra, amount, score_sum, score_n) "  # noqa: S608
-            f"SELECT %s, s.s_unit, 'rfm', 0, s.s_bucket, COUNT(*), 0, 0, 0, 0 FROM ({inner}) s GROUP BY s.s_unit, s.s_bucket",
+            f"INSERT INTO {table} (run_id, org_unit_id, user_id, metric, period_days, bucket, n, extra, amount, score_sum, score_n) "  # noqa: S608
+            f"SELECT %s, s.s_unit, NULL, 'rfm', 0, s.s_bucket, COUNT(*), 0, 0, 0, 0 FROM ({inner}) s GROUP BY s.s_unit, s.s_bucket",
             (run.pk, *params),
         )
         rows["rfm"] = cursor.rowcount
