@@ -82,6 +82,18 @@ class OpportunityForm(forms.Form):
     currency = forms.ChoiceField(label=_("Currency"), choices=Currency.choices, initial=Currency.CNY)
     expected_close_on = forms.DateField(label=_("Expected close date"), required=False, widget=DateInput())
     probability = forms.IntegerField(label=_("Probability (%)"), min_value=0, max_value=100, required=False)
+    campaign = forms.ModelChoiceField(
+        label=_("From campaign"),
+        queryset=None,
+        required=False,
+        help_text=_("Campaigns this customer took part in; the campaign's results count the opportunity."),
+    )
+
+    def __init__(self, *args, campaigns=None, **kwargs):
+        from interactions.campaign_models import Campaign
+
+        super().__init__(*args, **kwargs)
+        self.fields["campaign"].queryset = campaigns if campaigns is not None else Campaign.objects.none()
 
 
 class OpportunityStageForm(forms.Form):

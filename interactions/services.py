@@ -271,8 +271,11 @@ def opportunity_create(
     expected_close_on: date | None = None,
     probability: int | None = None,
     owner=None,
+    campaign=None,
 ) -> Opportunity:
     _require(created_by, customer, Opportunity.KIND)
+    if campaign is not None and not campaigns_of(customer).filter(pk=campaign.pk).exists():
+        raise ValidationError({"campaign": _("This customer did not take part in that campaign.")})
     opportunity = Opportunity(
         customer=customer,
         name=_text(name, "name", _("Enter a name.")),
@@ -282,6 +285,7 @@ def opportunity_create(
         probability=Opportunity.DEFAULT_PROBABILITY["lead"] if probability is None else probability,
         owner=owner or created_by,
         created_by=created_by,
+        campaign=campaign,
     )
     if not 0 <= opportunity.probability <= 100:
         raise ValidationError({"probability": _("Probability must be between 0 and 100%.")})
@@ -774,3 +778,13 @@ def customer_records_restore(*, moved: dict[str, list[int]], customer) -> None:
     by_label = {m._meta.label_lower: m for m in REPOINTED_MODELS}
     for label, ids in moved.items():
         by_label[label].objects.filter(pk__in=ids).update(customer=customer)
+
+
+def campaigns_of(customer):
+    """Campaigns the customer took part in (invited or further), the ones an opportunity may come from."""
+    from interactions.campaign_models import Campaign, CampaignParticipation
+
+    taken_part = CampaignParticipation.objects.filter(customer=customer).exclude(
+        status=CampaignParticipation.Status.TARGETED
+    )
+    return Campaign.objects.filter(pk__in=taken_part.values("campaign_id")).order_by("-starts_on", "-pk")

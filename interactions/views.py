@@ -236,7 +236,7 @@ def opportunity_list(request):
 @login_required
 def opportunity_create(request, customer_pk):
     customer = _customer_for(request, customer_pk, Opportunity.KIND)
-    form = OpportunityForm(request.POST or None)
+    form = OpportunityForm(request.POST or None, campaigns=services.campaigns_of(customer))
     if request.method == "POST" and form.is_valid():
         opportunity = _call(
             form, services.opportunity_create, customer=customer, created_by=request.user, **form.cleaned_data

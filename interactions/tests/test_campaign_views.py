@@ -131,3 +131,22 @@ def test_participation_shows_on_the_customers_timeline(client_for, gd_campaign, 
     assert not [e for e in customer_timeline(customer=targeted.customer, user=rep).object_list if e.kind == "campaign"]
     page = client_for(rep).get(f"/interactions/customers/{attended.customer.pk}/timeline/")
     assert "华南培训会" in page.content.decode()
+
+
+def test_an_opportunity_can_come_from_a_campaign_the_customer_took_part_in(
+    client_for, gd_campaign, guangdong_sales_manager
+):
+    from interactions.campaigns import campaign_results, participation_set
+    from interactions.models import Opportunity
+
+    row = gd_campaign.participations.select_related("customer").first()
+    customer = row.customer
+    client = client_for(guangdong_sales_manager)
+    url = f"/interactions/customers/{customer.pk}/opportunities/new/"
+    data = {"name": "培训后采购", "amount": "80000", "currency": "CNY", "campaign": gd_campaign.pk}
+    refused = client.post(url, data)  # only targeted so far: not taken part yet
+    assert refused.status_code in (200, 400) and not Opportunity.objects.exists()
+    participation_set(participation=row, status="converted", by=guangdong_sales_manager)
+    assert client.post(url, data).status_code == 302
+    assert Opportunity.objects.get().campaign == gd_campaign
+    assert campaign_results(campaign=gd_campaign, viewer=guangdong_sales_manager).opportunities == 1
