@@ -27,6 +27,23 @@ class KindQuerySet(models.QuerySet):
         # customers the joined form took 1-21 s of SQL per list, this one 16-75 ms (docs/performance.md).
         return self.filter(customer_id__in=Customer.objects.filter(q).values("pk"))
 
+    def of_visible_customer(self, user, customer):
+        """One customer's records, for a page that already knows whether the viewer sees it.
+
+        Same answer as `visible_to(user).filter(customer=customer)`: nothing unless the roles see
+        the kind and the user may see the customer (`may_access_customer`, answered once per
+        request), then a plain `customer_id = …` — the 360 page's sections do not each compile and
+        run the visibility predicate again.
+        """
+        from sharing.principal import get_principal, may_access_customer
+
+        principal = get_principal(user)
+        if not principal.is_authenticated or not principal.sees_kind(self.model.KIND):
+            return self.none()
+        if not may_access_customer(user, customer.pk, "view"):
+            return self.none()
+        return self.filter(customer_id=customer.pk)
+
     def for_customer(self, customer):
         return self.filter(customer=customer)
 

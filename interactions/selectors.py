@@ -413,8 +413,7 @@ def customer_360_sections(*, customer, user, request=None) -> list[tuple[str, di
     )
     if "activity" in kinds:
         followups = (
-            Activity.objects.visible_to(user)
-            .filter(customer=customer)
+            Activity.objects.of_visible_customer(user, customer)
             .open_followups()
             .select_related("user")
             .order_by("follow_up_on", "pk")
@@ -427,8 +426,7 @@ def customer_360_sections(*, customer, user, request=None) -> list[tuple[str, di
         )
     if "opportunity" in kinds:
         opportunities = (
-            Opportunity.objects.visible_to(user)
-            .filter(customer=customer)
+            Opportunity.objects.of_visible_customer(user, customer)
             .select_related("owner")
             .order_by(models.Case(models.When(stage__in=Opportunity.OPEN_STAGES, then=0), default=1), "-created_at")
         )
@@ -444,14 +442,13 @@ def customer_360_sections(*, customer, user, request=None) -> list[tuple[str, di
         )
     if "contract" in kinds or "order" in kinds:
         contracts = (
-            list(Contract.objects.visible_to(user).filter(customer=customer).order_by("-created_at")[:SECTION_LIMIT])
+            list(Contract.objects.of_visible_customer(user, customer).order_by("-created_at")[:SECTION_LIMIT])
             if "contract" in kinds
             else None
         )
         orders = (
             list(
-                Order.objects.visible_to(user)
-                .filter(customer=customer)
+                Order.objects.of_visible_customer(user, customer)
                 .select_related("contract")
                 .order_by("-created_at")[:SECTION_LIMIT]
             )
@@ -463,8 +460,7 @@ def customer_360_sections(*, customer, user, request=None) -> list[tuple[str, di
         )
     if "service_case" in kinds:
         cases = (
-            ServiceCase.objects.visible_to(user)
-            .filter(customer=customer)
+            ServiceCase.objects.of_visible_customer(user, customer)
             .select_related("responsible_user")
             .order_by(models.Case(models.When(status="closed", then=1), default=0), "-received_at")
         )
@@ -481,8 +477,7 @@ def customer_360_sections(*, customer, user, request=None) -> list[tuple[str, di
         )
     if "payment" in kinds:
         payments = (
-            Payment.objects.visible_to(user)
-            .filter(customer=customer)
+            Payment.objects.of_visible_customer(user, customer)
             .select_related("contract")
             .order_by(models.Case(models.When(status="open", then=0), default=1), "due_on", "pk")
         )
