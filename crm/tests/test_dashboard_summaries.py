@@ -185,10 +185,14 @@ def test_a_stale_or_yesterdays_run_is_not_used(db, org, users):
 def test_refresh_is_idempotent_and_the_task_runs_it(db, org, users):
     build_world(11, org, users)
     first = summaries_refresh()
-    figures = sorted(DashboardSummary.objects.filter(run=first).values_list("metric", "org_unit", "bucket", "n"), key=str)
+    figures = sorted(
+        DashboardSummary.objects.filter(run=first).values_list("metric", "org_unit", "bucket", "n"), key=str
+    )
     run_id = dashboard_summaries_refresh_task.delay().get()
     assert list(SummaryRun.objects.values_list("pk", flat=True)) == [run_id]
-    again = sorted(DashboardSummary.objects.filter(run_id=run_id).values_list("metric", "org_unit", "bucket", "n"), key=str)
+    again = sorted(
+        DashboardSummary.objects.filter(run_id=run_id).values_list("metric", "org_unit", "bucket", "n"), key=str
+    )
     assert again == figures
 
 
@@ -230,3 +234,14 @@ def test_no_unit_rows_count_only_for_everything_scopes(db, org, users):
     )
     assert gd.computed_at is not None
     assert all(row[0] != "—" for row in gd.rows)
+
+
+def test_the_command_refreshes_on_demand(db, org, users):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("dashboard_summaries", stdout=out)
+    run = SummaryRun.objects.get()
+    assert f"summary run {run.pk}" in out.getvalue()
