@@ -146,7 +146,7 @@ def test_participation_import_reports_bad_rows_and_applies_good_ones(
     content = (
         "客户编号,状态\n"
         f"{a.number},attended\n"
-        f"{b.number},Converted\n"
+        f"{b.number},已转化\n"
         f"{outside.number},attended\n"
         f"{a.number},跳舞\n"
         "C99999999,invited\n"
