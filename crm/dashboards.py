@@ -6,7 +6,7 @@ opportunities and a finance clerk sees receivables but no funnel. Figures are co
 aggregate queries (a handful per section, none per row), except that the heavy sections (funnel,
 RFM, silent customers, data quality) add up the precomputed rows of the viewer's units when
 `crm.summaries.summary_source` allows it (a unit-shaped scope and a fresh run); such a section
-carries `computed_at`. docs/adr/0008-dashboards.md, docs/adr/0009-dashboard-summaries.md.
+carries `computed_at`. docs/adr/0008-dashboards.md, docs/adr/0010-dashboard-summaries.md.
 """
 
 from __future__ import annotations
@@ -307,12 +307,12 @@ RFM_SEGMENTS = {
 
 
 # "High value": paid in total at least this much (CNY). A fixed company-wide threshold, so a
-# customer's segment is the same whoever looks and per-unit counts add up (ADR 0009).
+# customer's segment is the same whoever looks and per-unit counts add up (ADR 0010).
 RFM_HIGH_VALUE = Decimal("100000")
 
 
 def rfm_segment(recency_days: int, frequency: int, monetary: Decimal, high_value: Decimal = RFM_HIGH_VALUE) -> str:
-    """The segment rule (docs/adr/0009-dashboard-summaries.md): recency first, then frequency and value."""
+    """The segment rule (docs/adr/0010-dashboard-summaries.md): recency first, then frequency and value."""
     if recency_days > 365:
         return "dormant"
     if recency_days > 180:

@@ -1,4 +1,4 @@
-"""Precomputed dashboard figures (docs/adr/0009-dashboard-summaries.md).
+"""Precomputed dashboard figures (docs/adr/0010-dashboard-summaries.md).
 
 A beat task (`crm.tasks.dashboard_summaries_refresh_task`) fills one `SummaryRun` with rows keyed
 by (org unit, metric, period, bucket), each a count or sum over the customers of that one unit.

@@ -184,7 +184,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE = {
     "sharing-expire-shares": {"task": "sharing.tasks.shares_expire_task", "schedule": 15 * 60},
-    # Dashboard summaries for unit-shaped scopes (crm/summaries.py, docs/adr/0009): every 15 minutes,
+    # Dashboard summaries for unit-shaped scopes (crm/summaries.py, docs/adr/0010): every 15 minutes,
     # so executives' figures are at most ~15 minutes old; older than 45 minutes the page computes live.
     "crm-dashboard-summaries": {"task": "crm.tasks.dashboard_summaries_refresh_task", "schedule": 15 * 60},
     # Nightly incremental duplicate search (customers changed since the last successful run), 02:30.

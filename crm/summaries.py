@@ -11,7 +11,7 @@ those units' rows. The visible set is `owner = me OR unit IN scope OR shared wit
 holds when the scope "sees everything", or when nothing the viewer owns or holds a share of lies
 outside the scope's units (one indexed EXISTS query). Owner-only scopes, shares reaching outside
 the units, a run older than SUMMARY_MAX_AGE or from another day answer None: the caller computes
-live. docs/adr/0009-dashboard-summaries.md.
+live. docs/adr/0010-dashboard-summaries.md.
 """
 
 from __future__ import annotations
