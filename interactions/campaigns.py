@@ -1,6 +1,6 @@
 """Campaigns: who may run them, target lists from a saved filter, participation, results.
 
-Visibility (ADR 0009):
+Visibility (docs/adr/0011-reminders-and-campaigns.md):
 - a campaign is visible to its creator, to see-all principals, and to users whose view scope
   covers its owner unit (or whose home unit it is);
 - it is managed (target list, participation) by its creator, administrators and the marketing
