@@ -114,7 +114,7 @@ def assign_owner(*, customer: Customer, by=None) -> AssignmentOutcome:
     """Give an owner-less customer an owner by the rules, or put it in a unit's pool."""
     from customers.pool import pool_put
 
-    locked = Customer.objects.select_for_update().select_related("org_unit").get(pk=customer.pk)
+    locked = Customer.objects.select_for_update(of=("self",)).select_related("org_unit").get(pk=customer.pk)
     if locked.owner_id or locked.pooled_at:
         return AssignmentOutcome(customer=locked, owner=locked.owner)
     rule = rule_for(locked)
@@ -124,7 +124,7 @@ def assign_owner(*, customer: Customer, by=None) -> AssignmentOutcome:
         message = _("No assignment rule matched; the customer is in the pool of %(unit)s.") % {"unit": unit}
         pool_put(customer=locked, unit=unit, by=by, note=message)
         return AssignmentOutcome(customer=locked, pooled=True, message=message)
-    rule = AssignmentRule.objects.select_for_update().select_related("target_unit").get(pk=rule.pk)
+    rule = AssignmentRule.objects.select_for_update(of=("self",)).select_related("target_unit").get(pk=rule.pk)
     reps = list(unit_reps(rule.target_unit))
     locked.assignment_rule = rule
     locked.assigned_at = now

@@ -250,7 +250,7 @@ def pool_orphans() -> int:
     count = 0
     for pk in Customer.objects.active().filter(owner__isnull=True, pooled_at__isnull=True).values_list("pk", flat=True):
         with transaction.atomic():
-            customer = Customer.objects.select_for_update().select_related("org_unit").get(pk=pk)
+            customer = Customer.objects.select_for_update(of=("self",)).select_related("org_unit").get(pk=pk)
             if customer.owner_id is None and customer.pooled_at is None:
                 pool_put(customer=customer, unit=_fallback_unit(customer, None), note=_("No owner"))
                 count += 1
