@@ -87,18 +87,16 @@ def _writer_for(user, kind: str) -> bool:
 
 def may_create(user, customer, kind: str) -> bool:
     """Whether `user` may create a record of `kind` for `customer` (the rule of the module docstring)."""
-    from customers.models import Customer
-    from sharing.principal import get_principal
+    from sharing.principal import get_principal, may_access_customer
 
     if not get_principal(user).sees_kind(kind) or not _writer_for(user, kind):
         return False
-    return Customer.objects.visible_to(user, _required_action(kind)).filter(pk=customer.pk).exists()
+    return may_access_customer(user, customer.pk, _required_action(kind))
 
 
 def creatable_kinds(user, customer) -> set[str]:
     """Every kind `user` may create for `customer`, in at most two visibility queries (for pages showing many buttons)."""
-    from customers.models import Customer
-    from sharing.principal import get_principal
+    from sharing.principal import get_principal, may_access_customer
 
     principal = get_principal(user)
     kinds = [k for k in _KINDS if principal.sees_kind(k) and _writer_for(user, k)]
@@ -107,7 +105,7 @@ def creatable_kinds(user, customer) -> set[str]:
     access = {}
     for action in ("view", "change"):
         if any(_required_action(k) == action for k in kinds):
-            access[action] = Customer.objects.visible_to(user, action).filter(pk=customer.pk).exists()
+            access[action] = may_access_customer(user, customer.pk, action)
     return {k for k in kinds if access[_required_action(k)]}
 
 
