@@ -4,6 +4,7 @@ from datetime import date, timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.utils import translation
 
 from customers.models import PersonProfile
 from customers.tests.factories import ContactPointFactory, CustomerFactory, PersonFactory
@@ -117,9 +118,10 @@ def test_impossible_schedules_are_refused(administrator, fields, field):
 
 def test_an_empty_target_is_refused(administrator, shenzhen_sales_rep):
     CustomerFactory(owner=shenzhen_sales_rep)  # a company: no birthday
-    with pytest.raises(ValidationError) as refused:
-        rule(administrator, kind="birthday", days_before=3)
-    assert "target is empty" in str(refused.value)
+    with translation.override("en"):
+        with pytest.raises(ValidationError) as refused:
+            rule(administrator, kind="birthday", days_before=3)
+        assert "target is empty" in str(refused.value)
 
 
 def test_a_rule_only_reaches_customers_its_creator_can_see(

@@ -62,6 +62,7 @@ def test_the_email_is_sent_once_after_commit_with_a_link(
     shenzhen_sales_rep, django_capture_on_commit_callbacks, settings
 ):
     settings.CRM_SITE_URL = "https://crm.example.com"
+    settings.CELERY_TASK_ALWAYS_EAGER = True  # in-process delivery even when REDIS_URL is set
     shenzhen_sales_rep.email = "sz@example.com"
     shenzhen_sales_rep.save()
     with django_capture_on_commit_callbacks(execute=True):
@@ -76,7 +77,8 @@ def test_the_email_is_sent_once_after_commit_with_a_link(
     assert len(mail.outbox) == 1
 
 
-def test_email_false_or_no_address_means_in_app_only(shenzhen_sales_rep, django_capture_on_commit_callbacks):
+def test_email_false_or_no_address_means_in_app_only(shenzhen_sales_rep, django_capture_on_commit_callbacks, settings):
+    settings.CELERY_TASK_ALWAYS_EAGER = True
     shenzhen_sales_rep.email = ""
     with django_capture_on_commit_callbacks(execute=True):
         remind(shenzhen_sales_rep, "care_task", "a", "m")  # no address
@@ -98,6 +100,7 @@ def test_a_failing_email_is_retried_then_recorded_on_the_reminder(
     shenzhen_sales_rep, django_capture_on_commit_callbacks, settings
 ):
     settings.EMAIL_BACKEND = "sharing.tests.test_reminders.FailingBackend"
+    settings.CELERY_TASK_ALWAYS_EAGER = True  # in-process delivery even when REDIS_URL is set
     shenzhen_sales_rep.email = "sz@example.com"
     shenzhen_sales_rep.save()
     with django_capture_on_commit_callbacks(execute=True):
