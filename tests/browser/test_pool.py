@@ -1,0 +1,119 @@
+"""The public pool (公海) in a real browser.
+
+A Shenzhen rep's customer has had no follow-up for longer than the unit's pool period; the nightly
+pool job (run here directly) returns it to the pool. A colleague rep of the same unit finds it on the
+pool page with its phone masked and claims it; the Guangdong manager then reads both moves ("returned
+to the pool", "claimed from the pool" by the colleague) on the customer's 360 timeline.
+"""
+
+import importlib
+import re
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from playwright.sync_api import Page, expect
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+PASSWORD = "pw"  # the personas' test password (root conftest)  # noqa: S105
+PHONE = "13800138000"
+MASKED_PHONE = "138****8000"
+
+
+@pytest.fixture(autouse=True)
+def default_roles(transactional_db):
+    """The roles the data migrations create; a transactional test before this one may have flushed them."""
+    from django.apps import apps
+
+    importlib.import_module("sharing.migrations.0002_default_roles").create_roles(apps, None)
+
+
+def log_in(page: Page, base_url: str, username: str) -> None:
+    page.context.clear_cookies()
+    page.goto(f"{base_url}/accounts/login/")
+    page.get_by_label(re.compile("用户名|Username")).fill(username)
+    page.get_by_label(re.compile("密码|Password")).fill(PASSWORD)
+    page.get_by_role("button", name=re.compile("^(登录|Log in)$")).click()
+    expect(page).not_to_have_url(re.compile(r"/accounts/login/"))
+
+
+@pytest.fixture
+def shenzhen_colleague(org, shenzhen_sales_rep):
+    """A second sales rep of the Shenzhen office (same unit as sz_rep)."""
+    from django.contrib.auth import get_user_model
+
+    from crm.demo import role_group
+    from sharing.models import Membership
+
+    user = get_user_model().objects.create_user(
+        "sz_rep_colleague", password=PASSWORD, first_name="小红", last_name="林", email="sz2@example.com"
+    )
+    user.groups.add(role_group("sales_rep"))
+    Membership.objects.create(user=user, unit=org["GD-SZ"])
+    return user
+
+
+def test_an_idle_customer_returns_to_the_pool_a_colleague_claims_it_and_the_manager_sees_the_moves(
+    live_server, page: Page, org, shenzhen_sales_rep, shenzhen_colleague, guangdong_sales_manager
+):
+    from customers.models import Customer
+    from customers.pool import pool_run
+    from customers.team_models import PoolPolicy
+    from customers.tests.factories import ContactPointFactory, CustomerFactory
+    from interactions.models import Activity
+
+    # Shenzhen's pool period: 30 days. sz_rep's customer was last called 40 days ago.
+    PoolPolicy.objects.create(unit=org["GD-SZ"], inactive_days=30, warn_days=3, claim_limit=5, cooldown_days=30)
+    now = timezone.now()
+    customer = CustomerFactory(owner=shenzhen_sales_rep, name="公海浏览器测试有限公司")
+    ContactPointFactory(customer=customer, value=PHONE)
+    Customer.objects.filter(pk=customer.pk).update(
+        created_at=now - timedelta(days=90), owner_since=now - timedelta(days=90)
+    )
+    Activity.objects.create(
+        customer=customer, subject="上次回访", occurred_at=now - timedelta(days=40), user=shenzhen_sales_rep
+    )
+
+    result = pool_run(now=now)  # the nightly beat job's function
+    assert result.returned == 1
+    customer.refresh_from_db()
+    assert customer.owner_id is None and customer.pooled_at is not None
+    assert customer.org_unit_id == org["GD-SZ"].pk
+
+    violations = []
+    page.on("console", lambda msg: violations.append(msg.text) if "Content Security Policy" in msg.text else None)
+
+    # The colleague finds it in the pool: phone masked, no link to the 360 page, and claims it.
+    log_in(page, live_server.url, shenzhen_colleague.username)
+    page.goto(f"{live_server.url}/customers/pool/")
+    row = page.locator(f"tr[data-customer='{customer.number}']")
+    expect(row).to_be_visible()
+    expect(row).to_contain_text(customer.name)
+    expect(row).to_contain_text(MASKED_PHONE)
+    expect(row).not_to_contain_text(PHONE)
+    expect(row).to_contain_text(shenzhen_sales_rep.get_full_name().strip())  # the previous owner
+    expect(row.get_by_role("link")).to_have_count(0)
+    page.get_by_test_id(f"claim-{customer.number}").click()
+    # A claim leads to the customer's 360 page, now the colleague's own.
+    expect(page).to_have_url(re.compile(rf"/customers/{customer.pk}/$"))
+    expect(page.get_by_test_id("customer-name")).to_have_text(customer.name)
+    customer.refresh_from_db()
+    assert customer.owner_id == shenzhen_colleague.pk and customer.pooled_at is None
+    # Gone from the pool.
+    page.goto(f"{live_server.url}/customers/pool/")
+    expect(page.locator(f"tr[data-customer='{customer.number}']")).to_have_count(0)
+
+    # The manager reads both moves on the customer's timeline.
+    log_in(page, live_server.url, guangdong_sales_manager.username)
+    page.goto(f"{live_server.url}/customers/{customer.pk}/")
+    expect(page.get_by_test_id("customer-name")).to_have_text(customer.name)
+    moves = page.locator("#timeline tr[data-kind=account]")
+    returned = moves.filter(has_text=re.compile(r"退回公海(?!预告)|Returned to the pool"))
+    claimed = moves.filter(has_text=re.compile("从公海领取|Claimed from the pool"))
+    expect(returned).to_have_count(1)
+    expect(returned).to_contain_text(shenzhen_sales_rep.get_full_name().strip())
+    expect(returned).to_contain_text(re.compile(r"30 天未跟进|No follow-up for 30 days"))
+    expect(claimed).to_have_count(1)
+    expect(claimed).to_contain_text(shenzhen_colleague.get_full_name().strip())
+    assert violations == []
