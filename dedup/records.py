@@ -48,14 +48,14 @@ def records_load(customer_ids: Iterable[int], *, include_inactive: bool = False)
     ids = sorted(set(customer_ids))
     result: dict[int, matching.Record] = {}
     for chunk in _slices(ids):
-        customers = Customer.objects.filter(pk__in=chunk)
+        customers = Customer.objects.filter(pk__in_array=chunk)
         if not include_inactive:
             customers = customers.exclude(status__in=INACTIVE_STATUSES)
         rows = list(customers.values_list("pk", "kind", "name", "province", "city"))
         if not rows:
             continue
         contact_rows = (
-            ContactPoint.objects.filter(customer_id__in=[row[0] for row in rows])
+            ContactPoint.objects.filter(customer_id__in_array=[row[0] for row in rows])
             .order_by("customer_id", "-is_primary", "pk")
             .values_list("customer_id", "kind", "value", "province", "city", "postcode")
         )
@@ -88,7 +88,7 @@ def records_build(rows, contact_rows) -> dict[int, matching.Record]:
     if company_ids:
         companies = {
             row[0]: row[1:]
-            for row in CompanyProfile.objects.filter(customer_id__in=company_ids).values_list(
+            for row in CompanyProfile.objects.filter(customer_id__in_array=company_ids).values_list(
                 "customer_id", "credit_code", "registered_address"
             )
         }
@@ -96,7 +96,7 @@ def records_build(rows, contact_rows) -> dict[int, matching.Record]:
     if person_ids:
         persons = {
             row[0]: row[1:]
-            for row in PersonProfile.objects.filter(customer_id__in=person_ids).values_list(
+            for row in PersonProfile.objects.filter(customer_id__in_array=person_ids).values_list(
                 "customer_id", "id_number", "birth_date"
             )
         }

@@ -81,7 +81,7 @@ def match_keys_refresh_many(customer_ids) -> int:
         chunk = ids[start : start + 2000]
         wanted = {pk: keys_of(record) for pk, record in records_load(chunk).items()}
         existing: dict[int, set[str]] = defaultdict(set)
-        for customer_id, key in MatchKey.objects.filter(customer_id__in=chunk).values_list("customer_id", "key"):
+        for customer_id, key in MatchKey.objects.filter(customer_id__in_array=chunk).values_list("customer_id", "key"):
             existing[customer_id].add(key)
         stale_q = Q()
         new_rows = []
@@ -1048,7 +1048,7 @@ def _pairs_for_chunk(job: DedupJob, chunk: DedupChunk) -> tuple[int, list[Candid
     if not ids:
         return 0, []
     own_keys: dict[int, list[str]] = defaultdict(list)
-    for customer_id, key in MatchKey.objects.filter(customer_id__in=ids).values_list("customer_id", "key"):
+    for customer_id, key in MatchKey.objects.filter(customer_id__in_array=ids).values_list("customer_id", "key"):
         own_keys[customer_id].append(key)
     members = key_members({k for keys in own_keys.values() for k in keys})
     usable, common = usable_blocks(members)
@@ -1418,7 +1418,7 @@ def cleanse_chunk(*, job: DedupJob, chunk: DedupChunk) -> tuple[int, dict]:
     contacts_by: dict[int, list[dict]] = defaultdict(list)
     changed_contacts = []
     invalid_flagged = 0
-    for cp in ContactPoint.objects.filter(customer_id__in=ids).only(
+    for cp in ContactPoint.objects.filter(customer_id__in_array=ids).only(
         "pk", "customer_id", "kind", "value", "normalized", "is_valid", "marketing_consent"
     ):
         normalized = contact_normalized(cp.kind, cp.value)
@@ -1431,11 +1431,11 @@ def cleanse_chunk(*, job: DedupJob, chunk: DedupChunk) -> tuple[int, dict]:
             {"kind": cp.kind, "is_valid": cp.is_valid, "marketing_consent": cp.marketing_consent}
         )
     profiles: dict[int, dict] = {}
-    for row in CompanyProfile.objects.filter(customer_id__in=ids).values(
+    for row in CompanyProfile.objects.filter(customer_id__in_array=ids).values(
         "customer_id", "credit_code", "industry", "size", "website", "founded_on", "registered_address"
     ):
         profiles[row["customer_id"]] = row
-    for row in PersonProfile.objects.filter(customer_id__in=ids).values(
+    for row in PersonProfile.objects.filter(customer_id__in_array=ids).values(
         "customer_id", "birth_date", "id_number", "gender"
     ):
         profiles[row["customer_id"]] = row
