@@ -14,8 +14,8 @@ from decimal import Decimal
 from django.contrib.auth import get_user_model
 from django.core.paginator import Page, Paginator
 from django.db import models
-from django.db.models import Count, F, Q, Sum, Value
-from django.db.models.functions import Coalesce, Concat, Substr
+from django.db.models import Case, Count, F, Q, Sum, Value, When
+from django.db.models.functions import Coalesce, Concat, NullIf, Substr, Trim
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -183,6 +183,24 @@ def _name(prefix: str):
     )
 
 
+def _name_or_username(prefix: str):
+    """A user's full name, else the user name (NULL without a user), in SQL."""
+    return Coalesce(NullIf(Trim(_name(prefix)), Value("")), F(f"{prefix}username"), output_field=_CHAR)
+
+
+def _move_title():
+    """A CustomerMove's "who": "old → new" when both are known (a reassignment), else the one person
+    involved: the member who joined or left the team, the owner whose customer returned to the pool,
+    the rep who claimed it."""
+    old, new = _name_or_username("from_user__"), _name_or_username("to_user__")
+    return Case(
+        When(from_user__isnull=False, to_user__isnull=False, then=Concat(old, Value(" → "), new, output_field=_CHAR)),
+        When(to_user__isnull=False, then=new),
+        default=Coalesce(old, Value(""), output_field=_CHAR),
+        output_field=_CHAR,
+    )
+
+
 def _timeline_part(kind: str, qs, *, at, title, summary, status, subkind, actor, amount=None, currency=None):
     """One kind's rows with the timeline's columns (all annotations, so the UNION columns line up)."""
     return qs.annotate(
@@ -245,7 +263,7 @@ def _timeline_queryset(customer, user, kinds: list[str]):
                     kind,
                     qs,
                     at=F("created_at"),
-                    title=Concat(_name("from_user__"), Value(" → "), _name("to_user__"), output_field=_CHAR),
+                    title=_move_title(),
                     summary=F("note"),
                     status=Value("", output_field=_CHAR),
                     subkind=F("kind"),

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from customers.assignment import assign_owner, customers_reassign
 from customers.models import Customer
@@ -19,6 +19,13 @@ from sharing.principal import forget_principal
 from sharing.services import shares_expire
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def english():
+    """Messages are matched in English; the site's default language is Chinese (now translated)."""
+    with translation.override("en"):
+        yield
 
 
 def visible(user, customer, action="view") -> bool:
@@ -369,3 +376,41 @@ def test_pool_moves_are_on_the_customers_timeline(org, sz_reps, guangdong_sales_
     entries = customer_timeline(customer=customer, user=guangdong_sales_manager).object_list
     kinds = [e.subkind for e in entries if e.kind == "account"]
     assert str(CustomerMove.Kind.POOL_CLAIMED.label) in kinds and str(CustomerMove.Kind.POOL_RETURNED.label) in kinds
+
+
+def test_timeline_names_the_person_of_each_move(org, sz_reps, guangdong_sales_manager, guangzhou_sales_rep, roles):
+    """Team joins and leaves name the member (not a blank "from"/"to"); a user without a full name is
+    shown by user name; a reassignment shows "old → new"."""
+    from interactions.selectors import customer_timeline
+
+    customer = CustomerFactory(owner=sz_reps[0])
+    member = team_member_add(
+        customer=customer,
+        user=guangzhou_sales_rep,
+        team_role=roles["service_engineer"],
+        access="view",
+        added_by=guangdong_sales_manager,
+    )
+    team_member_remove(member=member, removed_by=guangdong_sales_manager)
+    nameless = make_rep("sz_nameless", org["GD-SZ"], org)
+    nameless.first_name = ""
+    nameless.save()
+    customers_reassign(from_user=sz_reps[0], to_user=nameless, by=guangdong_sales_manager)
+
+    entries = customer_timeline(customer=customer, user=guangdong_sales_manager).object_list
+    titles = {e.subkind: e.title for e in entries if e.kind == "account"}
+    member_name = guangzhou_sales_rep.get_full_name()
+    assert titles[str(CustomerMove.Kind.TEAM_ADDED.label)] == member_name
+    assert titles[str(CustomerMove.Kind.TEAM_REMOVED.label)] == member_name
+    assert titles[str(CustomerMove.Kind.REASSIGNED.label)] == f"{sz_reps[0].get_full_name()} → sz_nameless"
+
+
+def test_timeline_names_the_old_owner_of_a_return_and_the_claimer(org, sz_reps, guangdong_sales_manager):
+    from interactions.selectors import customer_timeline
+
+    customer = pooled(org["GD-SZ"], previous_owner=sz_reps[0], days_ago=1)
+    pool_claim(customer=customer, user=sz_reps[1])
+    entries = customer_timeline(customer=customer, user=guangdong_sales_manager).object_list
+    titles = {e.subkind: e.title for e in entries if e.kind == "account"}
+    assert titles[str(CustomerMove.Kind.POOL_RETURNED.label)] == sz_reps[0].get_full_name()
+    assert titles[str(CustomerMove.Kind.POOL_CLAIMED.label)] == "sz_rep2"  # make_rep: first name only
