@@ -41,7 +41,9 @@ def _start_workers(count: int, queue: str) -> subprocess.Popen:
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     args = [sys.executable, "-m", "celery", "-A", "crm", "worker", "--pool=prefork", "-c", str(count)]
     args += ["-Q", queue, "-n", f"{queue}@%h", "--loglevel=WARNING", "--without-gossip", "--without-mingle"]
-    process = subprocess.Popen(args, cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        args, cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     time.sleep(3)  # the pool forks and connects; chunks wait in the queue meanwhile anyway
     return process
 
