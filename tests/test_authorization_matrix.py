@@ -48,6 +48,7 @@ PERSONAS = [
     "service_agent",
     "finance_clerk",
     "hq_executive",
+    "marketing_user",  # sees every customer, contacts masked; runs campaigns (issue #11)
 ]
 SHARED = ("owned", "user_share", "group_share", "company_shared")
 UNSHARED = ("not_shared", "expired_share", "revoked", "merged_loser", "company_not_shared")
