@@ -142,6 +142,8 @@ def campaign_detail(request, pk):
             "statuses": CampaignParticipation.Status.choices,
             "status": status,
             "can_manage": svc.campaign_manageable(request.user, campaign),
+            # The exclusion counts were computed with the creator's visibility: only for those who see as much.
+            "show_excluded": svc.campaign_sees_creators_counts(request.user, campaign),
             "import_form": ParticipationImportForm(),
         },
     )

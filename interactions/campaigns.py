@@ -65,6 +65,12 @@ def campaign_manageable(user, campaign: Campaign) -> bool:
     return principal.is_manager and (scope.sees_all or campaign.owner_unit_id in scope.unit_ids)
 
 
+def campaign_sees_creators_counts(user, campaign: Campaign) -> bool:
+    """Whether `user` may read counts computed with the creator's visibility (the creator, see-all roles)."""
+    principal = get_principal(user)
+    return campaign.created_by_id == principal.user_id or principal.scope("view").sees_all
+
+
 def campaign_owner_units(user):
     """Units a user may name as a campaign's owner: those in their view scope (and their own)."""
     from sharing.models import OrgUnit

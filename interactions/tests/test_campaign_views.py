@@ -150,3 +150,36 @@ def test_an_opportunity_can_come_from_a_campaign_the_customer_took_part_in(
     assert client.post(url, data).status_code == 302
     assert Opportunity.objects.get().campaign == gd_campaign
     assert campaign_results(campaign=gd_campaign, viewer=guangdong_sales_manager).opportunities == 1
+
+
+def test_a_campaign_page_hides_participants_the_viewer_cannot_see(
+    client_for, org, marketing_user, guangdong_sales_manager, shenzhen_sales_rep, beijing_sales_rep
+):
+    consenting(shenzhen_sales_rep, name="可见的参与客户")
+    hidden = consenting(beijing_sales_rep, name="北京隐藏参与客户")
+    campaign = campaign_create(
+        created_by=marketing_user,
+        name="全国巡展（广东承办）",
+        kind="event",
+        starts_on=date(2026, 6, 1),
+        ends_on=date(2026, 6, 30),
+        owner_unit=org["GD"],
+        customer_filter="q=",
+    )
+    assert campaign.participations.filter(customer=hidden).exists()  # marketing sees every customer
+    page = client_for(guangdong_sales_manager).get(campaign.get_absolute_url())
+    body = page.content.decode()
+    assert page.status_code == 200 and "可见的参与客户" in body
+    assert "北京隐藏参与客户" not in body and hidden.number not in body
+    assert page.context["results"].targets == 1  # the count does not include the hidden customer
+    assert 'data-testid="campaign-excluded"' not in body  # counted with marketing's wider visibility
+    own = client_for(marketing_user).get(campaign.get_absolute_url()).content.decode()
+    assert 'data-testid="campaign-excluded"' in own
+    # Nor can the manager set the hidden customer's participation.
+    row = campaign.participations.get(customer=hidden)
+    assert (
+        client_for(guangdong_sales_manager)
+        .post(f"/interactions/participations/{row.pk}/", {"status": "attended"})
+        .status_code
+        == 404
+    )
