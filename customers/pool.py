@@ -134,13 +134,19 @@ def pool_put(*, customer: Customer, unit, by=None, note: str = "", rule=None) ->
     log_event(actor=by, obj=customer, what="pooled", to_unit=str(unit), note=note)
 
 
+RETURNED, WARNED = "returned", "warned"
+
+
 @transaction.atomic
-def pool_return(*, customer_id: int, policy: EffectivePolicy, now=None) -> bool:
-    """Return one customer to its unit's pool if it is still due (rechecked under the row lock)."""
+def pool_return(*, customer_id: int, policy: EffectivePolicy, now=None) -> str:
+    """Return one customer to its unit's pool if it is still due (rechecked under the row lock).
+
+    "returned", "warned" (due but its owner never warned: warned now instead) or "" (nothing).
+    """
     now = now or timezone.now()
     customer = Customer.objects.select_for_update().filter(pk=customer_id).first()
     if customer is None:
-        return False
+        return ""
     due = (
         pool_candidates()
         .filter(pk=customer_id, touch__lte=now - timedelta(days=policy.inactive_days))
@@ -148,8 +154,18 @@ def pool_return(*, customer_id: int, policy: EffectivePolicy, now=None) -> bool:
         .first()
     )
     if due is None:  # followed up, claimed or given an opportunity meanwhile
-        return False
+        return ""
     customer = Customer.objects.select_related("owner", "org_unit").get(pk=customer_id)
+    if policy.warn_days:
+        # Never returned without the owner having been warned `warn_days` before: a customer that
+        # became due without a warning (the first run after deployment, a policy just shortened,
+        # a night the job did not run) is warned now and returns `warn_days` later.
+        warned_at = _first_warning(customer, since=due)
+        if warned_at is None:
+            pool_warn(customer=customer, when=now + timedelta(days=policy.warn_days), policy=policy, now=now)
+            return WARNED
+        if warned_at > now - timedelta(days=policy.warn_days):
+            return ""
     key = f"return:{_event_key(return_at(due, policy))}"
     try:
         with transaction.atomic():
@@ -163,7 +179,7 @@ def pool_return(*, customer_id: int, policy: EffectivePolicy, now=None) -> bool:
                 created_at=now,
             )
     except IntegrityError:
-        return False
+        return ""
     old_owner = customer.owner
     Customer.objects.filter(pk=customer.pk).update(
         owner=None, pooled_at=now, owner_since=None, owner_via="", version=F("version") + 1
@@ -176,10 +192,20 @@ def pool_return(*, customer_id: int, policy: EffectivePolicy, now=None) -> bool:
         unit=str(customer.org_unit),
         inactive_days=policy.inactive_days,
     )
-    return True
+    return RETURNED
 
 
-def pool_warn(*, customer: Customer, when, policy: EffectivePolicy) -> bool:
+def _first_warning(customer: Customer, *, since):
+    """When the owner was first warned during this inactivity period (after `since`), or None."""
+    return (
+        CustomerMove.objects.filter(customer=customer, kind=CustomerMove.Kind.POOL_WARNED, created_at__gte=since)
+        .order_by("created_at")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+
+
+def pool_warn(*, customer: Customer, when, policy: EffectivePolicy, now=None) -> bool:
     """Tell the owner their customer returns to the pool on `when` (once per customer and return date)."""
     key = f"pool:{customer.pk}:{_event_key(when)}"
     try:
@@ -191,6 +217,7 @@ def pool_warn(*, customer: Customer, when, policy: EffectivePolicy) -> bool:
                 unit_id=customer.org_unit_id,
                 note=_("Returns to the pool on %(date)s") % {"date": _event_key(when)},
                 event_key=key,
+                created_at=now or timezone.now(),
             )
     except IntegrityError:
         return False
@@ -233,12 +260,16 @@ def pool_run(*, now=None) -> PoolRunResult:
         base = pool_candidates(unit_ids)
         due_cutoff = now - timedelta(days=policy.inactive_days)
         for pk in base.filter(touch__lte=due_cutoff).order_by("pk").values_list("pk", flat=True).iterator():
-            result.returned += pool_return(customer_id=pk, policy=policy, now=now)
+            outcome = pool_return(customer_id=pk, policy=policy, now=now)
+            result.returned += outcome == RETURNED
+            result.warned += outcome == WARNED
         if policy.warn_days:
             warn_cutoff = now - timedelta(days=policy.inactive_days - policy.warn_days)
             warn = base.filter(touch__lte=warn_cutoff, touch__gt=due_cutoff).select_related("owner").order_by("pk")
             for customer in warn.iterator():
-                result.warned += pool_warn(customer=customer, when=return_at(customer.touch, policy), policy=policy)
+                result.warned += pool_warn(
+                    customer=customer, when=return_at(customer.touch, policy), policy=policy, now=now
+                )
     result.orphans = pool_orphans()
     return result
 

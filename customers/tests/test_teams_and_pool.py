@@ -279,6 +279,10 @@ def test_inactivity_boundaries_warning_and_idempotent_return(org, shenzhen_sales
 
     Opportunity.objects.create(customer=busy, name="deal", owner=shenzhen_sales_rep, created_by=shenzhen_sales_rep)
 
+    # The night before the warning window of `due` ended, the job ran and warned its owner.
+    eve = pool_run(now=now - timedelta(days=3))
+    assert (eve.returned, eve.warned) == (0, 1)
+
     first = pool_run(now=now)
     states = {c.pk: Customer.objects.get(pk=c.pk) for c in (fresh, warned, almost, due, busy)}
     assert states[due.pk].owner_id is None and states[due.pk].pooled_at is not None
@@ -288,17 +292,38 @@ def test_inactivity_boundaries_warning_and_idempotent_return(org, shenzhen_sales
     assert first.returned == 1 and first.warned == 2  # `warned` and `almost` (returns in 5 minutes)
     assert CustomerMove.objects.filter(kind="pool_warned", customer=warned).count() == 1
     notes = Notification.objects.filter(user=shenzhen_sales_rep).count()
-    assert notes == 2
+    assert notes == 3  # `due` the night before, `warned` and `almost` tonight
 
     again = pool_run(now=now)  # the same night again: nothing new
     assert (again.returned, again.warned) == (0, 0)
     assert Notification.objects.filter(user=shenzhen_sales_rep).count() == notes
     assert CustomerMove.objects.filter(kind="pool_returned").count() == 1
 
-    # Exactly 30 days after the last activity the customer returns.
+    # Exactly 30 days after the last activity the customer returns (warned 3 days before, above).
     later = pool_run(now=now + timedelta(minutes=5))
-    assert later.returned == 1
+    assert later.returned == 0  # due, but warned only 5 minutes ago: it gets its 3 days
+    assert Customer.objects.get(pk=almost.pk).pooled_at is None
+    assert pool_run(now=now + timedelta(days=3)).returned == 2  # `almost` and `warned`
     assert Customer.objects.get(pk=almost.pk).pooled_at is not None
+
+
+def test_a_due_customer_never_warned_is_warned_first_and_returns_warn_days_later(org, shenzhen_sales_rep):
+    """The first run after deployment (or after a night without the job) must not pool customers
+    whose owners were never told: it warns, and returns them only `warn_days` later."""
+    from sharing.models import Notification
+
+    PoolPolicy.objects.create(unit=org["GD"], inactive_days=30, warn_days=3)
+    now = timezone.now()
+    idle = owned_customer(shenzhen_sales_rep, age_days=200, activity_days=120)
+    first = pool_run(now=now)
+    assert (first.returned, first.warned) == (0, 1)  # warned instead of returned
+    assert Customer.objects.get(pk=idle.pk).owner_id == shenzhen_sales_rep.pk
+    assert CustomerMove.objects.filter(kind="pool_warned", customer=idle).count() == 1
+    assert Notification.objects.filter(user=shenzhen_sales_rep).count() == 1
+    assert pool_run(now=now + timedelta(days=2, hours=23)).returned == 0
+    assert pool_run(now=now + timedelta(days=3)).returned == 1
+    assert Customer.objects.get(pk=idle.pk).pooled_at is not None
+    assert Notification.objects.filter(user=shenzhen_sales_rep).count() == 1  # never warned twice
 
 
 def test_owner_less_customers_end_up_in_a_pool(org):

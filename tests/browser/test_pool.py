@@ -75,7 +75,10 @@ def test_an_idle_customer_returns_to_the_pool_a_colleague_claims_it_and_the_mana
         customer=customer, subject="上次回访", occurred_at=now - timedelta(days=40), user=shenzhen_sales_rep
     )
 
-    result = pool_run(now=now)  # the nightly beat job's function
+    # The nightly beat job's function: it warns the owner first, and returns the customer on a
+    # later night once the warning is `warn_days` old.
+    assert pool_run(now=now - timedelta(days=3)).returned == 0
+    result = pool_run(now=now)
     assert result.returned == 1
     customer.refresh_from_db()
     assert customer.owner_id is None and customer.pooled_at is not None
