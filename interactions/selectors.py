@@ -116,8 +116,14 @@ def followups_for_user(*, user, person_id: int | None = None, today: date | None
     principal = get_principal(user)
     qs = Activity.objects.visible_to(user).due_by(today).select_related("customer", "user")
     if principal.is_manager and principal.unit_path:
-        team = get_user_model().objects.filter(membership__unit__path__startswith=principal.unit_path).values("pk")
-        qs = qs.filter(Q(user=user) | Q(user__in=team))
+        # One IN over the team (the manager included), no OR: the planner can then walk the
+        # follow_up_on index in list order and stop after a page.
+        team = (
+            get_user_model()
+            .objects.filter(Q(membership__unit__path__startswith=principal.unit_path) | Q(pk=user.pk))
+            .values("pk")
+        )
+        qs = qs.filter(user__in=team)
         if person_id:
             qs = qs.filter(user_id=person_id)
     else:

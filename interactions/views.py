@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from crm.pagination import CappedPaginator
+from crm.widgets import FastSelect
 from customers.models import Customer
 from interactions import selectors, services
 from interactions.forms import (
@@ -89,9 +90,19 @@ def _call(form, fn, **kwargs):
 
 @login_required
 def followups(request):
-    team = list(selectors.team_members(request.user))
+    # (pk, label) pairs: an executive's team is every active user (2,000 at scale); the select is
+    # rendered by FastSelect instead of a template loop (~200 ms of CPU per request before).
+    team = [
+        (pk, f"{f'{first} {last}'.strip() or username}{' · ' + unit if unit else ''}")
+        for pk, first, last, username, unit in selectors.team_members(request.user).values_list(
+            "pk", "first_name", "last_name", "username", "membership__unit__name"
+        )
+    ]
     person_id = request.GET.get("person") or ""
     person_id = int(person_id) if person_id.isdigit() else None
+    person_select = FastSelect(choices=[("", _("Me and my team")), *team]).render(
+        "person", person_id, {"id": "followup-person", "data-autosubmit": ""}
+    )
     qs = selectors.followups_for_user(user=request.user, person_id=person_id)
     today = timezone.localdate()
     context = {
@@ -99,6 +110,7 @@ def followups(request):
         "counts": selectors.followup_counts(qs, today=today),
         "today": today,
         "team": team if len(team) > 1 else [],
+        "person_select": person_select if len(team) > 1 else "",
         "person_id": person_id,
         "can_write": selectors.can_write(request.user),
     }

@@ -151,9 +151,20 @@ def test_the_follow_ups_page_lists_and_marks_done_inline(client_for, shenzhen_sa
     assert target.follow_up_done and target.follow_up_done_at is not None
 
 
-def test_the_follow_ups_page_shows_a_manager_the_person_filter(client_for, guangdong_sales_manager, followup_world):
-    page = client_for(guangdong_sales_manager).get(reverse("interactions:followups")).content.decode()
+def test_the_follow_ups_page_shows_a_manager_the_person_filter(
+    client_for, guangdong_sales_manager, guangzhou_sales_rep, beijing_sales_rep, followup_world
+):
+    guangzhou_sales_rep.first_name = "<广州>"
+    guangzhou_sales_rep.save()
+    client = client_for(guangdong_sales_manager)
+    page = client.get(reverse("interactions:followups")).content.decode()
     assert 'name="person"' in page and "广州今天" in page and "北京今天" not in page
+    # Team members as options (escaped), nobody from another province.
+    assert f'<option value="{guangzhou_sales_rep.pk}">&lt;广州&gt;' in page
+    assert f'value="{beijing_sales_rep.pk}"' not in page
+    narrowed = client.get(reverse("interactions:followups"), {"person": guangzhou_sales_rep.pk}).content.decode()
+    assert f'<option value="{guangzhou_sales_rep.pk}" selected>' in narrowed
+    assert "广州今天" in narrowed and "深圳今天" not in narrowed
 
 
 def test_the_follow_ups_page_query_count_does_not_grow_with_rows(
