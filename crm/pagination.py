@@ -47,3 +47,9 @@ class CappedPaginator(Paginator):
     def count_label(self) -> str:
         label = number_format(self.count, force_grouping=True)
         return f"{label}+" if self.capped else label
+
+
+def capped_count(queryset, cap: int = DEFAULT_CAP) -> tuple[int, bool]:
+    """(count, capped): at most `cap` rows counted, capped=True when more exist (show "cap+")."""
+    seen = queryset.order_by()[: cap + 1].count()
+    return min(seen, cap), seen > cap

@@ -1,6 +1,12 @@
 """Reads for site-wide pages. Every figure goes through the visibility choke point."""
 
+from django.utils.formats import number_format
+
+from crm.pagination import capped_count
+from crm.summaries import summary_source
 from sharing.principal import get_principal
+
+HOME_COUNT_CAP = 1000
 
 
 def home_context(user) -> dict:
@@ -20,14 +26,28 @@ def home_context(user) -> dict:
     followups = followups_for_home(user) if principal.sees_kind("activity") else None
     cases = ServiceCase.objects.visible_to(user).open() if principal.sees_kind("service_case") else None
     pending = list(inbox_requests(user=user)[:10])
+    # Scope-wide customer figures from the precomputed summary when it may stand in for
+    # visible_to (crm/summaries.py: unit-shaped scopes, a fresh run), else counted live.
+    source = summary_source(user)
+    totals = source.totals("customers") if source is not None else None
+    open_cases, open_capped = capped_count(cases, HOME_COUNT_CAP) if cases is not None else (None, False)
+    overdue_cases, overdue_capped = (
+        capped_count(cases.overdue(), HOME_COUNT_CAP) if cases is not None else (None, False)
+    )
     context = {
         "my_customers": visible.filter(owner=user).select_related("org_unit").order_by("-updated_at")[:10],
-        "visible_count": visible.count(),
+        "visible_count": (totals["n"] or 0) if totals is not None else visible.count(),
+        "figures_as_of": source.computed_at if source is not None else None,
         "followups_today": followups["items"] if followups else None,
         "followups": followups,
         "open_cases": list(cases.select_related("customer").order_by("due_at")[:10]) if cases is not None else None,
-        "open_case_count": cases.count() if cases is not None else None,
-        "overdue_case_count": cases.overdue().count() if cases is not None else None,
+        # Badges: counted up to HOME_COUNT_CAP ("1,000+"), the dashboards have the exact figures.
+        "open_case_count": open_cases,
+        "open_case_count_capped": open_capped,
+        "overdue_case_count": overdue_cases,
+        "overdue_case_count_capped": overdue_capped,
+        "open_case_label": _count_label(open_cases, open_capped),
+        "overdue_case_label": _count_label(overdue_cases, overdue_capped),
         "pending_requests": pending if (pending or principal.is_manager) else None,
         "my_pending_requests": list(my_requests(user=user).filter(status="pending")[:5]),
         "duplicate_count": open_pair_count(user) if principal.may("can_merge") else None,
@@ -37,6 +57,15 @@ def home_context(user) -> dict:
         # The unit's (or the company's) figures: everything the viewer's scope covers.
         context["unit_figures"] = {
             "customers": context["visible_count"],
-            "without_owner": visible.filter(owner__isnull=True).count(),
+            "without_owner": (
+                (totals["extra"] or 0) if totals is not None else visible.filter(owner__isnull=True).count()
+            ),
         }
     return context
+
+
+def _count_label(count, capped: bool) -> str:
+    if count is None:
+        return ""
+    label = number_format(count, force_grouping=True)
+    return f"{label}+" if capped else label

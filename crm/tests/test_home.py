@@ -42,3 +42,37 @@ def test_manager_figures_count_only_their_scope(
     response = client_for(guangdong_sales_manager).get(reverse("home"))
     assert response.context["unit_figures"]["customers"] == 1
     assert response.context["pending_requests"] == []
+
+
+def test_scope_figures_come_from_a_fresh_summary_and_equal_the_live_ones(
+    client_for, guangdong_sales_manager, hq_executive, shenzhen_sales_rep, guangzhou_sales_rep, beijing_sales_rep
+):
+    from crm.summaries import summaries_refresh
+
+    CustomerFactory.create_batch(2, owner=shenzhen_sales_rep)
+    CustomerFactory(owner=guangzhou_sales_rep)
+    CustomerFactory(owner=None, org_unit=guangzhou_sales_rep.membership.unit)
+    CustomerFactory(owner=beijing_sales_rep)
+    live = {u: client_for(u).get(reverse("home")).context for u in (guangdong_sales_manager, hq_executive)}
+    assert all(ctx["figures_as_of"] is None for ctx in live.values())  # no run yet: counted live
+
+    summaries_refresh()
+    for user, before in live.items():
+        after = client_for(user).get(reverse("home")).context
+        assert after["figures_as_of"] is not None, user.username
+        assert after["visible_count"] == before["visible_count"]
+        assert after["unit_figures"] == before["unit_figures"]
+    assert live[guangdong_sales_manager]["unit_figures"] == {"customers": 4, "without_owner": 1}
+    # An owner-only scope is not unit-shaped: always live.
+    assert client_for(shenzhen_sales_rep).get(reverse("home")).context["figures_as_of"] is None
+
+
+def test_case_badges_are_counted_up_to_a_cap(client_for, service_agent, shenzhen_sales_rep, monkeypatch):
+    from crm import selectors
+
+    monkeypatch.setattr(selectors, "HOME_COUNT_CAP", 2)
+    customer = CustomerFactory(owner=shenzhen_sales_rep)
+    ServiceCaseFactory.create_batch(3, customer=customer, due_at=timezone.now() - timedelta(hours=1))
+    context = client_for(service_agent).get(reverse("home")).context
+    assert (context["open_case_count"], context["open_case_label"]) == (2, "2+")
+    assert context["overdue_case_label"] == "2+"
