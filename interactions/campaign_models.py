@@ -18,6 +18,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 AMOUNT = {"max_digits": 14, "decimal_places": 2}
 
@@ -141,7 +142,7 @@ class CareTouch(models.Model):
 
 class Campaign(models.Model):
     class Kind(models.TextChoices):
-        EVENT = "event", _("Event")
+        EVENT = "event", pgettext_lazy("campaign kind", "Event")
         TRIAL = "trial", _("Product trial")
         TRAINING = "training", _("Training")
         MAILING = "mailing", _("Mailing")
