@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import DatabaseError, OperationalError, models, transaction
+from django.db import DatabaseError, OperationalError, connection, models, transaction
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -1124,6 +1124,11 @@ def dedup_chunk_run(*, chunk_id: int) -> str:
 
 def _dedup_chunk_run_once(chunk_id: int) -> str:
     with transaction.atomic():
+        if connection.vendor == "postgresql":
+            # A chunk runs a dozen short queries over thousands of ids: PostgreSQL's JIT compiles
+            # them for longer than they run (7 % of a chunk's wall time measured at 1M customers).
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL jit = off")
         # Lock the chunk row only (no ordering join: the job row must stay free for other workers).
         chunk = (
             DedupChunk.objects.select_for_update(skip_locked=True, of=("self",))
