@@ -97,12 +97,21 @@ def plant_person(owner, *, admin):
 
 
 def text_columns():
+    """Every text-like column of every table, from the database's own catalogue (not the models)."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'public' "
-            "AND data_type IN ('text', 'character varying', 'jsonb', 'json')"
-        )
-        return cursor.fetchall()
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'public' "
+                "AND data_type IN ('text', 'character varying', 'jsonb', 'json')"
+            )
+            return cursor.fetchall()
+        columns = []
+        for table in connection.introspection.table_names(cursor):
+            for column in connection.introspection.get_table_description(cursor, table):
+                declared = str(column.type_code).lower()
+                if any(kind in declared for kind in ("char", "text", "json", "clob")):
+                    columns.append((table, column.name))
+        return columns
 
 
 def canary_hits(canaries):
@@ -111,7 +120,7 @@ def canary_hits(canaries):
         for table, column in text_columns():
             for key, canary in canaries.items():
                 cursor.execute(
-                    f'SELECT count(*) FROM "{table}" WHERE "{column}"::text LIKE %s',  # noqa: S608 (names from the catalogue)
+                    f'SELECT count(*) FROM "{table}" WHERE CAST("{column}" AS TEXT) LIKE %s',  # noqa: S608 (names from the catalogue)
                     [f"%{canary}%"],
                 )
                 if cursor.fetchone()[0]:
