@@ -6,66 +6,114 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('sharing', '0003_share_last_used'),
+        ("sharing", "0003_share_last_used"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ReminderMute',
+            name="ReminderMute",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('followup_due', 'Follow-ups due'), ('payment_overdue', 'Overdue payments'), ('contract_renewal', 'Contracts up for renewal'), ('case_due_soon', 'Service cases nearing their due date'), ('case_overdue', 'Overdue service cases'), ('access_request_pending', 'Access requests waiting for a decision'), ('pool_return', 'Customers about to return to the public pool'), ('care_task', 'Customer care tasks'), ('campaign', 'Campaigns')], max_length=30, verbose_name='kind')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("followup_due", "Follow-ups due"),
+                            ("payment_overdue", "Overdue payments"),
+                            ("contract_renewal", "Contracts up for renewal"),
+                            ("case_due_soon", "Service cases nearing their due date"),
+                            ("case_overdue", "Overdue service cases"),
+                            ("access_request_pending", "Access requests waiting for a decision"),
+                            ("pool_return", "Customers about to return to the public pool"),
+                            ("care_task", "Customer care tasks"),
+                            ("campaign", "Campaigns"),
+                        ],
+                        max_length=30,
+                        verbose_name="kind",
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'verbose_name': 'muted reminder kind',
-                'verbose_name_plural': 'muted reminder kinds',
+                "verbose_name": "muted reminder kind",
+                "verbose_name_plural": "muted reminder kinds",
             },
         ),
         migrations.AddField(
-            model_name='notification',
-            name='email_attempts',
-            field=models.PositiveSmallIntegerField(default=0, verbose_name='email attempts'),
+            model_name="notification",
+            name="email_attempts",
+            field=models.PositiveSmallIntegerField(default=0, verbose_name="email attempts"),
         ),
         migrations.AddField(
-            model_name='notification',
-            name='email_error',
-            field=models.CharField(blank=True, max_length=500, verbose_name='last email error'),
+            model_name="notification",
+            name="email_error",
+            field=models.CharField(blank=True, max_length=500, verbose_name="last email error"),
         ),
         migrations.AddField(
-            model_name='notification',
-            name='email_status',
-            field=models.CharField(blank=True, choices=[('', 'No email'), ('pending', 'Email pending'), ('sent', 'Email sent'), ('failed', 'Email failed')], default='', max_length=10, verbose_name='email'),
+            model_name="notification",
+            name="email_status",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("", "No email"),
+                    ("pending", "Email pending"),
+                    ("sent", "Email sent"),
+                    ("failed", "Email failed"),
+                ],
+                default="",
+                max_length=10,
+                verbose_name="email",
+            ),
         ),
         migrations.AddField(
-            model_name='notification',
-            name='emailed_at',
-            field=models.DateTimeField(blank=True, null=True, verbose_name='emailed at'),
+            model_name="notification",
+            name="emailed_at",
+            field=models.DateTimeField(blank=True, null=True, verbose_name="emailed at"),
         ),
         migrations.AddField(
-            model_name='notification',
-            name='event_key',
-            field=models.CharField(blank=True, max_length=200, verbose_name='event'),
+            model_name="notification",
+            name="event_key",
+            field=models.CharField(blank=True, max_length=200, verbose_name="event"),
         ),
         migrations.AddField(
-            model_name='notification',
-            name='kind',
-            field=models.CharField(blank=True, choices=[('followup_due', 'Follow-ups due'), ('payment_overdue', 'Overdue payments'), ('contract_renewal', 'Contracts up for renewal'), ('case_due_soon', 'Service cases nearing their due date'), ('case_overdue', 'Overdue service cases'), ('access_request_pending', 'Access requests waiting for a decision'), ('pool_return', 'Customers about to return to the public pool'), ('care_task', 'Customer care tasks'), ('campaign', 'Campaigns')], max_length=30, verbose_name='kind'),
+            model_name="notification",
+            name="kind",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("followup_due", "Follow-ups due"),
+                    ("payment_overdue", "Overdue payments"),
+                    ("contract_renewal", "Contracts up for renewal"),
+                    ("case_due_soon", "Service cases nearing their due date"),
+                    ("case_overdue", "Overdue service cases"),
+                    ("access_request_pending", "Access requests waiting for a decision"),
+                    ("pool_return", "Customers about to return to the public pool"),
+                    ("care_task", "Customer care tasks"),
+                    ("campaign", "Campaigns"),
+                ],
+                max_length=30,
+                verbose_name="kind",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='notification',
-            constraint=models.UniqueConstraint(condition=models.Q(('event_key', ''), _negated=True), fields=('user', 'kind', 'event_key'), name='notification_once_per_event'),
+            model_name="notification",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("event_key", ""), _negated=True),
+                fields=("user", "kind", "event_key"),
+                name="notification_once_per_event",
+            ),
         ),
         migrations.AddField(
-            model_name='remindermute',
-            name='user',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='reminder_mutes', to=settings.AUTH_USER_MODEL),
+            model_name="remindermute",
+            name="user",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="reminder_mutes", to=settings.AUTH_USER_MODEL
+            ),
         ),
         migrations.AddConstraint(
-            model_name='remindermute',
-            constraint=models.UniqueConstraint(fields=('user', 'kind'), name='reminder_mute_once'),
+            model_name="remindermute",
+            constraint=models.UniqueConstraint(fields=("user", "kind"), name="reminder_mute_once"),
         ),
     ]
