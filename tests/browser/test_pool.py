@@ -112,8 +112,13 @@ def test_an_idle_customer_returns_to_the_pool_a_colleague_claims_it_and_the_mana
     page.goto(f"{live_server.url}/customers/{customer.pk}/")
     expect(page.get_by_test_id("customer-name")).to_have_text(customer.name)
     moves = page.locator("#timeline tr[data-kind=account]")
-    returned = moves.filter(has_text=re.compile(r"退回公海(?!预告)|Returned to the pool"))
+    # The warning ("退回公海预告 … 将于 … 退回公海") also mentions the pool: tell the rows apart by it.
+    warned = moves.filter(has_text=re.compile("退回公海预告|Pool return announced"))
+    returned = moves.filter(has_text=re.compile("退回公海|Returned to the pool")).filter(
+        has_not_text=re.compile("预告|announced")
+    )
     claimed = moves.filter(has_text=re.compile("从公海领取|Claimed from the pool"))
+    expect(warned).to_have_count(1)  # the owner was warned before the customer returned
     expect(returned).to_have_count(1)
     expect(returned).to_contain_text(shenzhen_sales_rep.get_full_name().strip())
     expect(returned).to_contain_text(re.compile(r"30 天未跟进|No follow-up for 30 days"))
