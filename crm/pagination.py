@@ -29,10 +29,8 @@ class CappedPaginator(Paginator):
     def _capped_count(self) -> tuple[int, bool]:
         object_list = self.object_list
         if hasattr(object_list, "order_by") and hasattr(object_list, "query"):
-            seen = object_list.order_by()[: self.cap + 1].count()
-        else:
-            seen = len(object_list)
-        return min(seen, self.cap), seen > self.cap
+            return capped_count(object_list, self.cap)
+        return min(len(object_list), self.cap), len(object_list) > self.cap
 
     @cached_property
     def count(self) -> int:
@@ -45,11 +43,16 @@ class CappedPaginator(Paginator):
 
     @property
     def count_label(self) -> str:
-        label = number_format(self.count, force_grouping=True)
-        return f"{label}+" if self.capped else label
+        return count_label(self.count, self.capped)
 
 
 def capped_count(queryset, cap: int = DEFAULT_CAP) -> tuple[int, bool]:
     """(count, capped): at most `cap` rows counted, capped=True when more exist (show "cap+")."""
     seen = queryset.order_by()[: cap + 1].count()
     return min(seen, cap), seen > cap
+
+
+def count_label(count: int, capped: bool) -> str:
+    """The count for display, grouped by the locale, with "+" when it was capped ("1,000+")."""
+    label = number_format(count, force_grouping=True)
+    return f"{label}+" if capped else label

@@ -1,8 +1,6 @@
 """Reads for site-wide pages. Every figure goes through the visibility choke point."""
 
-from django.utils.formats import number_format
-
-from crm.pagination import capped_count
+from crm.pagination import capped_count, count_label
 from crm.summaries import summary_source
 from sharing.principal import get_principal
 
@@ -46,8 +44,8 @@ def home_context(user) -> dict:
         "open_case_count_capped": open_capped,
         "overdue_case_count": overdue_cases,
         "overdue_case_count_capped": overdue_capped,
-        "open_case_label": _count_label(open_cases, open_capped),
-        "overdue_case_label": _count_label(overdue_cases, overdue_capped),
+        "open_case_label": count_label(open_cases, open_capped) if cases is not None else "",
+        "overdue_case_label": count_label(overdue_cases, overdue_capped) if cases is not None else "",
         "pending_requests": pending if (pending or principal.is_manager) else None,
         "my_pending_requests": list(my_requests(user=user).filter(status="pending")[:5]),
         "duplicate_count": open_pair_count(user) if principal.may("can_merge") else None,
@@ -62,10 +60,3 @@ def home_context(user) -> dict:
             ),
         }
     return context
-
-
-def _count_label(count, capped: bool) -> str:
-    if count is None:
-        return ""
-    label = number_format(count, force_grouping=True)
-    return f"{label}+" if capped else label

@@ -34,6 +34,7 @@ from customers.team_models import CustomerMove, PoolPolicy
 from sharing.audit import log_event
 from sharing.masking import mask_contact
 from sharing.principal import get_principal, visibility_q
+from sharing.reminders import remind
 
 DEFAULTS = {"warn_days": 3, "claim_limit": 20, "cooldown_days": 30}
 
@@ -226,19 +227,8 @@ def pool_warn(*, customer: Customer, when, policy: EffectivePolicy, now=None) ->
         "name": customer.name,
         "date": date_format(timezone.localtime(when), "Y-m-d"),
     }
-    _remind(customer.owner, key, message, customer.get_absolute_url())
+    remind(customer.owner, "pool_return", key, message, customer.get_absolute_url())
     return True
-
-
-def _remind(user, key: str, message: str, url: str) -> None:
-    try:
-        from sharing.reminders import remind
-    except ImportError:  # the reminder core (issue #11) not there yet: a plain notification
-        from sharing.services import notify
-
-        notify(user=user, message=message, url=url)
-        return
-    remind(user, "pool_return", key, message, url)
 
 
 @dataclass
