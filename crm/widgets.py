@@ -29,3 +29,14 @@ class FastSelect(forms.Select):
             parts.append(f'<option value="{escape(option_value)}"{mark}>{escape(label)}</option>')
         parts.append("</select>")
         return mark_safe("".join(parts))  # noqa: S308 - every value and label is escaped above
+
+
+def user_option_rows(users):
+    """(pk, display name, username, unit name) of a user queryset, from one values_list query.
+
+    The display name is what `get_full_name() or username` gives, without building a user, a
+    membership and a unit instance per option (2,000 of each for a see-all picker).
+    """
+    rows = users.values_list("pk", "first_name", "last_name", "username", "membership__unit__name")
+    for pk, first, last, username, unit_name in rows:
+        yield pk, f"{first} {last}".strip() or username, username, unit_name or ""

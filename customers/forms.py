@@ -17,7 +17,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import gettext_noop, pgettext_lazy
 
-from crm.widgets import FastSelect
+from crm.widgets import FastSelect, user_option_rows
 from customers.field_groups import CONTACT, CORE, IDENTITY
 from customers.models import CompanyProfile, ContactPoint, Customer, CustomerRole, PersonProfile, Tag
 from customers.services import ContactInput, CustomerInput, RelationshipInput, contact_validate
@@ -748,10 +748,7 @@ class CustomerFilterForm(forms.Form):
         # Options from plain tuples: a see-all user's 2,000 owners without 2,000 model instances.
         self.fields["owner"].widget.choices = [
             ("", self.fields["owner"].empty_label),
-            *(
-                (pk, f"{first} {last}".strip() or username)
-                for pk, first, last, username in owners.values_list("pk", "first_name", "last_name", "username")
-            ),
+            *((pk, name) for pk, name, _username, _unit in user_option_rows(owners)),
         ]
         self.fields["org_unit"].queryset = units
         for name in ("kind", "status", "role", "tag", "owner", "org_unit", "sort"):

@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from crm.widgets import FastSelect
+from crm.widgets import FastSelect, user_option_rows
 from customers.team_models import AccountTeamMember, AssignmentRule, TeamRole
 
 
@@ -45,9 +45,8 @@ class _UserOptions:
     def __iter__(self):
         if self.empty_label is not None:
             yield ("", self.empty_label)
-        rows = self.queryset.values_list("pk", "first_name", "last_name", "username", "membership__unit__name")
-        for pk, first, last, username, unit_name in rows:
-            yield (pk, _user_label(f"{first} {last}".strip() or username, username, unit_name or ""))
+        for pk, name, username, unit_name in user_option_rows(self.queryset):
+            yield (pk, _user_label(name, username, unit_name))
 
 
 def _end_of_day(day):
