@@ -146,6 +146,11 @@ class DedupJob(models.Model):
     last_processed_id = models.BigIntegerField(
         default=0, help_text="Upper bound of the last chunk planned: the cursor of the planning step."
     )
+    keys_planned = models.BooleanField(
+        default=False,
+        help_text="The shared match keys were counted when the job was planned (DedupJobKey rows); "
+        "chunks read them instead of probing every key.",
+    )
     error = models.TextField(blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -214,6 +219,28 @@ class DedupChunk(models.Model):
 
     def __str__(self):
         return f"{self.job_id}/{self.seq} [{self.start_id}..{self.end_id}] {self.status}"
+
+
+class DedupJobKey(models.Model):
+    """A match key of a customer that a full duplicate search needs, counted once when it is planned.
+
+    Most keys are held by one customer only and can never pair anyone; a full job counts every
+    key's holders in one pass over the key table (dedup_job_plan) and keeps the (customer, key)
+    rows of the keys that matter: held by 2 up to the key's block cap (candidate blocks), and the
+    phone/email keys held by more than COMMON_KEY_SIZE (shared lines, which change the score).
+    A chunk then reads its customers' rows by id range instead of probing every key. Rows are a
+    snapshot of the plan and are removed when a later job is planned; no foreign keys (deleting a
+    job must not cascade through a million rows in Python).
+    """
+
+    pk = models.CompositePrimaryKey("job_id", "customer_id", "key")
+    job_id = models.BigIntegerField()
+    customer_id = models.BigIntegerField()
+    key = models.CharField(max_length=200)
+    holders = models.PositiveIntegerField(help_text="Customers holding the key when the job was planned.")
+
+    def __str__(self):
+        return f"{self.job_id}: {self.customer_id} {self.key} ({self.holders})"
 
 
 class MergeJournal(models.Model):

@@ -31,7 +31,7 @@ from django.utils.translation import gettext as _
 
 from dedup import matching
 from dedup import normalize as nz
-from dedup.models import CandidatePair, CustomerQuality, DedupChunk, DedupJob, MatchKey, MergeJournal
+from dedup.models import CandidatePair, CustomerQuality, DedupChunk, DedupJob, DedupJobKey, MatchKey, MergeJournal
 from dedup.records import (
     INACTIVE_STATUSES,
     band_of,
@@ -989,10 +989,79 @@ def dedup_job_create(
     return job
 
 
+def _plans_keys(job: DedupJob) -> bool:
+    """A duplicate search over all customers counts the keys' holders once when it is planned.
+
+    Scoped and incremental jobs probe their customers' keys live instead: counting all of the key
+    table for a few thousand customers would cost more than it saves.
+    """
+    return job.kind == DedupJob.Kind.DEDUP and not (job.province or job.org_unit_id or job.incremental)
+
+
+def _job_keys_release(job: DedupJob) -> None:
+    """Drop the planned keys of earlier jobs that no chunk can use any more.
+
+    A job's keys go when it is no longer active and no worker is in the middle of one of its
+    chunks (a chunk holds its row lock until it commits); its flag goes with them, so a resumed
+    job probes keys live. When that frees every row, the table is truncated (rows of deleted jobs
+    go too) instead of deleting a million rows one by one.
+    """
+    holders = list(DedupJob.objects.filter(keys_planned=True).exclude(pk=job.pk).order_by("pk"))
+    free = [other.pk for other in holders if not other.is_active and _nobody_working_on(other)]
+    DedupJob.objects.filter(pk__in=free).update(keys_planned=False)
+    table = DedupJobKey._meta.db_table
+    with connection.cursor() as cursor:
+        if len(free) == len(holders) and connection.vendor == "postgresql":
+            cursor.execute(f"TRUNCATE {table}")  # noqa: S608 (table name is ours)
+        elif len(free) == len(holders):
+            cursor.execute(f"DELETE FROM {table}")  # noqa: S608
+        elif free:
+            DedupJobKey.objects.filter(job_id__in=free).delete()
+
+
+def _job_keys_plan(job: DedupJob) -> int:
+    """Count every key's holders in one pass over the key table and keep the rows a chunk needs:
+    keys held by 2 up to their block cap, and phone/email keys held by more than COMMON_KEY_SIZE
+    (shared lines). Returns the rows kept."""
+    _job_keys_release(job)
+    caps = sorted(matching.KEY_BLOCK_CAPS.items())
+    cap_sql = "CASE " + " ".join("WHEN key LIKE %s THEN %s" for _kind in caps) + " ELSE %s END"
+    params: list = [job.pk]
+    params += [value for kind, cap in caps for value in (f"{kind}:%", cap)]
+    params += [matching.block_cap("?:"), matching.COMMON_KEY_SIZE, "p:%", "e:%"]
+    kept_sql = f"holders >= 2 AND (holders <= {cap_sql} OR (holders > %s AND (key LIKE %s OR key LIKE %s)))"
+    table, keys = DedupJobKey._meta.db_table, MatchKey._meta.db_table
+    if connection.vendor == "postgresql":
+        # One pass in key order over the (key, customer) index; the holders ride along in an array
+        # (1.4x faster than COUNT(*) OVER (PARTITION BY key), 2.0 s for 1.6M keys).
+        sql = (
+            f"INSERT INTO {table} (job_id, customer_id, key, holders) "  # noqa: S608 (table names are ours)
+            "SELECT %s, member, key, holders FROM ("
+            f"  SELECT key, COUNT(*) AS holders, array_agg(customer_id) AS members FROM {keys} GROUP BY key"
+            f") counted CROSS JOIN LATERAL unnest(counted.members) AS member WHERE {kept_sql}"
+        )
+    else:
+        sql = (
+            f"INSERT INTO {table} (job_id, customer_id, key, holders) "  # noqa: S608 (table names are ours)
+            "SELECT %s, customer_id, key, holders FROM ("
+            f"  SELECT customer_id, key, COUNT(*) OVER (PARTITION BY key) AS holders FROM {keys}"
+            f") counted WHERE {kept_sql}"
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        kept = cursor.rowcount
+    DedupJob.objects.filter(pk=job.pk).update(keys_planned=True)
+    job.keys_planned = True
+    return kept
+
+
 def dedup_job_plan(job: DedupJob) -> int:
-    """Split the job's customers into chunks of `chunk_size()` ids (idempotent: planned once)."""
+    """Split the job's customers into chunks of `chunk_size()` ids (idempotent: planned once); a
+    full duplicate search also counts the keys' holders (`_job_keys_plan`)."""
     if job.chunks.exists():
         return job.chunks.count()
+    if _plans_keys(job):
+        _job_keys_plan(job)
     scope = _job_scope(job)
     if job.incremental:
         scope = scope.filter(_changed_filter(job))
@@ -1047,11 +1116,12 @@ def _pairs_for_chunk(job: DedupJob, chunk: DedupChunk) -> tuple[int, list[Candid
     ids = list(scope.values_list("pk", flat=True))
     if not ids:
         return 0, []
-    own_keys: dict[int, list[str]] = defaultdict(list)
-    for customer_id, key in MatchKey.objects.filter(customer_id__in_array=ids).values_list("customer_id", "key"):
-        own_keys[customer_id].append(key)
-    members = key_members({k for keys in own_keys.values() for k in keys})
+    if job.keys_planned and job.status == DedupJob.Status.RUNNING:
+        own_keys, members, over_cap = _planned_keys_of_chunk(job, chunk, ids)
+    else:
+        own_keys, members, over_cap = _live_keys_of_chunk(ids)
     usable, common = usable_blocks(members)
+    common |= over_cap
     # Over all customers each pair is found from its smaller id only; a scoped job looks both ways.
     one_way = not (job.province or job.org_unit_id or job.incremental)
     candidates: set[tuple[int, int]] = set()
@@ -1082,6 +1152,36 @@ def _pairs_for_chunk(job: DedupJob, chunk: DedupChunk) -> tuple[int, list[Candid
                 )
             )
     return len(ids), pairs
+
+
+def _live_keys_of_chunk(ids: list[int]) -> tuple[dict[int, list[str]], dict[str, list[int]], set[str]]:
+    """The customers' keys and every key's members, probed in the key table now."""
+    own_keys: dict[int, list[str]] = defaultdict(list)
+    for customer_id, key in MatchKey.objects.filter(customer_id__in_array=ids).values_list("customer_id", "key"):
+        own_keys[customer_id].append(key)
+    return own_keys, key_members({k for keys in own_keys.values() for k in keys}), set()
+
+
+def _planned_keys_of_chunk(
+    job: DedupJob, chunk: DedupChunk, ids: list[int]
+) -> tuple[dict[int, list[str]], dict[str, list[int]], set[str]]:
+    """The customers' keys that were shared when the job was planned, the members of those under
+    their block cap (read now), and the phone/email keys over it (shared lines, no members needed).
+
+    Keys held by one customer only pair nobody and are left out; on unchanged data the blocks and
+    shared lines are the ones `_live_keys_of_chunk` finds, so are the pairs.
+    """
+    wanted = set(ids)
+    own_keys: dict[int, list[str]] = defaultdict(list)
+    probe: set[str] = set()
+    over_cap: set[str] = set()
+    rows = DedupJobKey.objects.filter(job_id=job.pk, customer_id__gte=chunk.start_id, customer_id__lte=chunk.end_id)
+    for customer_id, key, holders in rows.values_list("customer_id", "key", "holders"):
+        if customer_id not in wanted:
+            continue
+        own_keys[customer_id].append(key)
+        (probe if holders <= matching.block_cap(key) else over_cap).add(key)
+    return own_keys, key_members(probe), over_cap
 
 
 def _upsert_pairs(pairs: list[CandidatePair]) -> None:
