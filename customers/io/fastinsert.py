@@ -65,3 +65,41 @@ def insert_many(model, objects: Sequence[models.Model], *, batch_size: int = 200
         with cursor.cursor.copy(sql) as copy:
             for obj in objects:
                 copy.write_row([_value(f, getattr(obj, f.attname)) for f in fields])
+
+
+def copy_rows(model, columns: Sequence[str], rows: Sequence[Sequence]) -> None:
+    """Insert plain tuples (values in the order of `columns`, attnames) without building a model
+    instance per row: for child rows whose ids nobody needs back. Every other column gets what a new
+    instance would hold (its default, `now` for auto dates) except the primary key and db_default
+    columns, which the database fills. Other databases get bulk_create of instances."""
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        model._base_manager.bulk_create(
+            [model(**dict(zip(columns, row, strict=True))) for row in rows], batch_size=2000
+        )
+        return
+    given = list(columns)
+    by_attname = {f.attname: f for f in _columns(model)}
+    now = timezone.now()
+    extra, extra_values = [], []
+    for field in by_attname.values():
+        if field.attname in given or field.primary_key:
+            continue
+        if isinstance(field, models.DateTimeField | models.DateField) and (field.auto_now or field.auto_now_add):
+            value = now if isinstance(field, models.DateTimeField) else now.date()
+        else:
+            value = field.get_default()
+        extra.append(field)
+        extra_values.append(_value(field, value))
+    fields = [by_attname[name] for name in given]
+    wrap = [i for i, f in enumerate(fields) if isinstance(f, models.JSONField)]
+    quoted = ", ".join(connection.ops.quote_name(f.column) for f in (*fields, *extra))
+    sql = f"COPY {connection.ops.quote_name(model._meta.db_table)} ({quoted}) FROM STDIN"
+    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+        for row in rows:
+            if wrap:
+                row = list(row)
+                for i in wrap:
+                    row[i] = _value(fields[i], row[i])
+            copy.write_row((*row, *extra_values))

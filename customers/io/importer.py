@@ -8,7 +8,9 @@
 - New customers go through a bulk path (numbers from customer_numbers_reserve, COPY (fastinsert) of
   customers, profiles, contact points, roles and tags) with one explicit audit entry per customer,
   because auditlog does not see bulk_create. Merges into existing customers go through
-  customers.services.customer_update (row lock, version, auditlog). Rows are validated by
+  customers.services.customer_update (row lock, version, auditlog). The new customers' dedup match
+  keys are written in the same transaction, from the records the duplicate search already
+  normalised (`_index_created`). Rows are validated by
   customers/io/rows.py with the services' own validators.
 - Duplicates come from the dedup engine (dedup.matching): existing customers are found by equality
   lookups on normalised phones, emails, codes and names, then scored; duplicates within the file by
@@ -17,6 +19,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 from collections import defaultdict
@@ -32,7 +35,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from customers.io import formats
-from customers.io.fastinsert import insert_many
+from customers.io.fastinsert import copy_rows, insert_many
 from customers.io.readers import FileProblem, RawRow, Sheet, iter_rows, sniff
 from customers.io.rows import Assignment, ParsedRow, parse_row
 from customers.models import (
@@ -580,11 +583,18 @@ def _note_activities(pairs: list[tuple[Customer, str]], user) -> None:
     )
 
 
+CONTACT_COLUMNS = ["customer_id", "kind", "value", "normalized", "is_primary", "province", "city", "postcode"]
 _NO_QUERY_FIELDS = ["number", "owner", "org_unit", "created_by", "updated_by", "merged_into"]
 
 
-def _bulk_create(rows: list[ParsedRow], *, user, job: ImportJob) -> tuple[dict[int, Customer], dict[int, str]]:
-    """Create customers for these rows in a handful of queries; ({row: customer}, {row: reason rejected})."""
+def _bulk_create(
+    rows: list[ParsedRow], *, user, job: ImportJob, prepared: dict[int, matching.Prepared] | None = None
+) -> tuple[dict[int, Customer], dict[int, str]]:
+    """Create customers for these rows in a handful of queries; ({row: customer}, {row: reason rejected}).
+
+    Their dedup match keys are written too (`_index_created`); `prepared` ({row: prepared record})
+    spares normalising a row a second time.
+    """
     rejected: dict[int, str] = {}
     built: list[tuple[ParsedRow, Customer, object]] = []
     for row in rows:
@@ -629,30 +639,65 @@ def _bulk_create(rows: list[ParsedRow], *, user, job: ImportJob) -> tuple[dict[i
         (profiles_company if row.kind == Customer.Kind.COMPANY else profiles_person).append(profile)
         for item in row.contacts:
             contacts.append(
-                ContactPoint(
-                    customer=customer,
-                    kind=item.kind,
-                    value=nfkc(item.value),
-                    normalized=contact_normalize(item.kind, item.value),
-                    is_primary=item.is_primary,
-                    province=item.province,
-                    city=item.city,
-                    postcode=item.postcode,
+                (
+                    customer.pk,
+                    item.kind,
+                    nfkc(item.value),
+                    contact_normalize(item.kind, item.value),
+                    item.is_primary,
+                    item.province,
+                    item.city,
+                    item.postcode,
                 )
             )
-        role_links.extend(RoleLink(customer_id=customer.pk, customerrole_id=r.pk) for r in dict.fromkeys(row.roles))
-        tag_links.extend(TagLink(customer_id=customer.pk, tag_id=tags[t].pk) for t in dict.fromkeys(row.tags))
+        role_links.extend((customer.pk, r.pk) for r in dict.fromkeys(row.roles))
+        tag_links.extend((customer.pk, tags[t].pk) for t in dict.fromkeys(row.tags))
         if row.notes:
             notes.append((customer, row.notes))
     insert_many(CompanyProfile, profiles_company)
     insert_many(PersonProfile, profiles_person)
-    insert_many(ContactPoint, contacts)
-    insert_many(RoleLink, role_links)
-    insert_many(TagLink, tag_links)
+    # Plain tuples: nobody needs these rows' ids, and a model instance per row costs more than its COPY.
+    copy_rows(ContactPoint, CONTACT_COLUMNS, contacts)
+    copy_rows(RoleLink, ["customer_id", "customerrole_id"], role_links)
+    copy_rows(TagLink, ["customer_id", "tag_id"], tag_links)
+    _index_created(built, contacts, prepared or {})
     _note_activities(notes, user)
     _audit_created(built, user=user, job=job)
     _assign_unowned([customer for _r, customer, _p in built if customer.owner_id is None], user)
     return {row.number: customer for row, customer, _p in built}, rejected
+
+
+def _index_created(built, contacts: list[tuple], prepared: dict[int, matching.Prepared]) -> int:
+    """Write dedup's match keys of customers just created, in their chunk's transaction.
+
+    The keys are the ones `dedup.services.match_keys_refresh_many` computes from the stored rows:
+    the engine record is built by the same `records_build` from the values just inserted (contact
+    points in its order: primary first, then insertion order = primary key order). When that record
+    is the row's own (`ParsedRow.record()`, which the duplicate search already normalised), its
+    prepared form is reused — `prepare` is a pure function of the record's fields, and the keys do
+    not depend on the id — else the stored record is normalised here. Returns the rows written.
+    """
+    try:
+        from dedup.models import MatchKey
+        from dedup.records import keys_of, records_build
+    except ImportError:
+        return 0
+    rows = [(customer.pk, customer.kind, customer.name, customer.province, customer.city) for _r, customer, _p in built]
+    # contacts: CONTACT_COLUMNS tuples in insertion order.
+    order = sorted(range(len(contacts)), key=lambda i: (contacts[i][0], not contacts[i][4], i))
+    contact_rows = [(cp[0], cp[1], cp[2], cp[5], cp[6], cp[7]) for cp in (contacts[i] for i in order)]
+    records = records_build(rows, contact_rows)
+    keys = []
+    for row, customer, _profile in built:
+        record = records.get(customer.pk)
+        if record is None:
+            continue
+        ready = prepared.get(row.number)
+        if ready is None or dataclasses.replace(record, id=row.number) != row.record():
+            ready = matching.prepare(record)
+        keys.extend((customer.pk, key) for key in sorted(keys_of(ready)))
+    copy_rows(MatchKey, ["customer_id", "key"], keys)
+    return len(keys)
 
 
 def _assign_unowned(customers: list[Customer], user) -> None:
@@ -768,7 +813,10 @@ def _outcomes_for_chunk(job: ImportJob, chunk: list[ParsedRow], *, user, created
     """Decide and carry out every row of one chunk; the ImportRow list accounts for each row."""
     decisions = {**DEFAULT_DECISIONS, **(job.decisions or {})}
     infile = {int(k): int(v) for k, v in (job.analysis or {}).get("infile", {}).items()}
-    matches = existing_matches([r for r in chunk if r.number not in infile], exclude_ids=created_ids)
+    searched = [r for r in chunk if r.number not in infile]
+    # Normalised once: the duplicate search scores them, and the new customers' match keys reuse them.
+    prepared = {row.number: matching.prepare(row.record()) for row in searched if row.ok}
+    matches = existing_matches(searched, exclude_ids=created_ids, prepared=prepared)
     outcomes: dict[int, ImportRow] = {}
     to_create: list[ParsedRow] = []
     first_rows = {infile[r.number] for r in chunk if r.number in infile}
@@ -831,7 +879,7 @@ def _outcomes_for_chunk(job: ImportJob, chunk: list[ParsedRow], *, user, created
             record(row, ImportRow.Outcome.SKIPPED, reason=_("New customer; skipped as chosen."))
         else:
             to_create.append(row)
-    created, rejected = _bulk_create(to_create, user=user, job=job) if to_create else ({}, {})
+    created, rejected = _bulk_create(to_create, user=user, job=job, prepared=prepared) if to_create else ({}, {})
     for row in to_create:
         if row.number in created:
             record(row, ImportRow.Outcome.CREATED, created[row.number])
@@ -896,8 +944,8 @@ def import_job_resume(*, job: ImportJob) -> ImportJob:
 
 
 def _refresh_match_keys(customer_ids: list[int]) -> None:
-    """Index new and merged customers in dedup's key table: as a separate task when dedup has one
-    (another worker does it while this one imports the next chunk), else in-process."""
+    """Re-index merged customers in dedup's key table (new ones are indexed with their rows): as a
+    separate task when dedup has one, else in-process."""
     if not customer_ids:
         return
     try:
@@ -916,10 +964,26 @@ def _refresh_match_keys(customer_ids: list[int]) -> None:
 
 RETRIES = 3
 # A big import grows the tables faster than autovacuum re-plans: without fresh statistics the
-# duplicate lookups turn into sequential scans. Cheap (ANALYZE samples), so done a few times.
+# duplicate lookups turn into sequential scans. ANALYZE samples, but five tables cost 1-2 s, so it
+# runs only at these chunks and only once the rows imported since the last one reach
+# ANALYZE_GROWTH of the customer table's size then (autovacuum's own 10 % rule): an import into an
+# empty database re-plans early and often, one into a million customers hardly ever.
 ANALYZE_MIN_ROWS = 5000
 ANALYZE_AFTER_CHUNKS = {1, 4, 10, 25, 60, 120}
+ANALYZE_GROWTH = 0.1
 ANALYZE_TABLES = (Customer, ContactPoint, CompanyProfile, PersonProfile, ImportRow)
+
+
+def _customer_table_size() -> float:
+    """The planner's row estimate of the customer table (pg_class.reltuples; 0 before any ANALYZE)."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return 0.0
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [Customer._meta.db_table])
+        row = cursor.fetchone()
+    return max(float(row[0]), 0.0) if row else 0.0
 
 
 def _analyze_tables() -> None:
@@ -967,7 +1031,8 @@ def _commit_chunk(job_pk: int, start: int, parsed: list[ParsedRow], *, user, cre
                         "updated_at",
                     ]
                 )
-                changed = [o.customer_id for o in outcomes if o.customer_id and o.outcome in ("created", "merged")]
+                # Created customers got their keys with their rows (_index_created); merged ones changed.
+                changed = [o.customer_id for o in outcomes if o.customer_id and o.outcome == "merged"]
                 transaction.on_commit(lambda ids=changed: _refresh_match_keys(ids))
         except OperationalError:
             if connection.in_atomic_block or attempt == RETRIES - 1:
@@ -1002,6 +1067,7 @@ def import_job_run(*, job: ImportJob, chunk_size: int = CHUNK_SIZE, stop_after_c
         start = job.processed_rows
         # Rows come in a fixed order: skip the ones earlier runs committed.
         remaining = itertools.islice(iter_rows(content, _sheet(job)), start, None)
+        analysed_size, analysed_at = _customer_table_size(), start
         for done_chunks, raw_chunk in enumerate(_chunks(remaining, chunk_size)):
             if stop_after_chunks is not None and done_chunks >= stop_after_chunks:
                 return ImportJob.objects.get(pk=job.pk)
@@ -1009,9 +1075,14 @@ def import_job_run(*, job: ImportJob, chunk_size: int = CHUNK_SIZE, stop_after_c
             locked = _commit_chunk(job.pk, start, parsed, user=user, created_ids=created_ids)
             if locked is None:
                 return ImportJob.objects.get(pk=job.pk)  # another worker got here first, or the job was stopped
-            if job.total_rows >= ANALYZE_MIN_ROWS and done_chunks in ANALYZE_AFTER_CHUNKS:
-                _analyze_tables()
             start = locked.processed_rows
+            if (
+                job.total_rows >= ANALYZE_MIN_ROWS
+                and done_chunks in ANALYZE_AFTER_CHUNKS
+                and start - analysed_at >= ANALYZE_GROWTH * analysed_size
+            ):
+                _analyze_tables()
+                analysed_size, analysed_at = _customer_table_size(), start
     except (FileProblem, ImportProblem) as exc:
         ImportJob.objects.filter(pk=job.pk).update(
             status=ImportJob.Status.FAILED, message=str(exc), updated_at=timezone.now()
