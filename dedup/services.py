@@ -1033,12 +1033,14 @@ def _job_keys_plan(job: DedupJob) -> int:
     table, keys = DedupJobKey._meta.db_table, MatchKey._meta.db_table
     if connection.vendor == "postgresql":
         # One pass in key order over the (key, customer) index; the holders ride along in an array
-        # (1.4x faster than COUNT(*) OVER (PARTITION BY key), 2.0 s for 1.6M keys).
+        # (1.4x faster than COUNT(*) OVER (PARTITION BY key), 2.0 s for 1.6M keys). Rows go in
+        # in customer order: the primary key grows at its right edge and a chunk's rows share pages.
         sql = (
             f"INSERT INTO {table} (job_id, customer_id, key, holders) "  # noqa: S608 (table names are ours)
             "SELECT %s, member, key, holders FROM ("
             f"  SELECT key, COUNT(*) AS holders, array_agg(customer_id) AS members FROM {keys} GROUP BY key"
-            f") counted CROSS JOIN LATERAL unnest(counted.members) AS member WHERE {kept_sql}"
+            f") counted CROSS JOIN LATERAL unnest(counted.members) AS member WHERE {kept_sql} "
+            "ORDER BY member, key"
         )
     else:
         sql = (
@@ -1048,6 +1050,8 @@ def _job_keys_plan(job: DedupJob) -> int:
             f") counted WHERE {kept_sql}"
         )
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET LOCAL work_mem = '128MB'")  # sorts ~2M rows at 1M customers in memory
         cursor.execute(sql, params)
         kept = cursor.rowcount
     DedupJob.objects.filter(pk=job.pk).update(keys_planned=True)
