@@ -117,3 +117,14 @@ def customer_factory(db):
     from customers.tests.factories import CustomerFactory
 
     return CustomerFactory
+
+
+@pytest.fixture(autouse=True)
+def _fresh_principal_cache():
+    """Cached principals of an earlier test (whose rows were rolled back, and whose user ids the
+    next test may reuse on SQLite) must not serve this one: start each test with a new sharing
+    generation (sharing/principal.py, ADR 0013)."""
+    from sharing.principal import _bump_generation
+
+    _bump_generation()
+    yield

@@ -231,6 +231,14 @@ CACHES = {
     )
 }
 
+# A user's principal (groups, role policies, unit, grants) kept across requests in the shared cache,
+# voided by the sharing signals (sharing/principal.py, ADR 0013). Only with Redis: a per-process
+# LocMemCache could not be voided across gunicorn workers. 0 turns it off.
+CRM_PRINCIPAL_CACHE_SECONDS = _env_number("CRM_PRINCIPAL_CACHE_SECONDS", 300 if REDIS_URL else 0)
+# Sessions read from Redis and written through to the database (one query less per request); the
+# database alone without Redis, for the same reason.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db" if REDIS_URL else "django.contrib.sessions.backends.db"
+
 # --- Security: secure defaults, relaxed only when DEBUG is on.
 SESSION_COOKIE_SECURE = _env_bool("DJANGO_SECURE_COOKIES", not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE

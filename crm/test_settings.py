@@ -13,3 +13,8 @@ os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "false")
 from crm.settings import *  # noqa: E402,F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# The whole suite runs with the cross-request principal cache on (in-process LocMemCache without
+# REDIS_URL: one test process per worker), so every visibility test also tests its invalidation.
+# conftest.py voids it before each test.
+CRM_PRINCIPAL_CACHE_SECONDS = 300

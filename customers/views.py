@@ -51,10 +51,12 @@ def customer_list(request):
     page = CappedPaginator(selectors.customer_list(request.user, filters), selectors.PAGE_SIZE).get_page(
         request.GET.get("page")
     )
+    rows = selectors.customer_rows(request.user, page.object_list)
+    page.object_list = rows  # evaluated once, by customer_rows (the templates only count it)
     context = {
         "form": form,
         "page_obj": page,
-        "rows": selectors.customer_rows(request.user, page.object_list),
+        "rows": rows,
         "searching": bool(filters.get("q")),
         "filtered": bool(form.active_count or filters.get("q")),
         "provinces": PROVINCES,

@@ -41,7 +41,6 @@ from interactions.models import (
 
 # Clocks differ a little between a laptop and the server; "now" in a form is not the future.
 FUTURE_TOLERANCE = timedelta(minutes=5)
-WRITER_CACHE_ATTR = "_crm_interactions_writer"
 
 
 # --- who may write -------------------------------------------------------------------------------
@@ -49,23 +48,10 @@ WRITER_CACHE_ATTR = "_crm_interactions_writer"
 
 def interactions_writer(user) -> bool:
     """Whether the user's roles write at all (some role with a change scope other than "none")."""
-    from sharing.models import RolePolicy, Scope
     from sharing.principal import get_principal
 
     principal = get_principal(user)
-    if not principal.is_authenticated:
-        return False
-    if principal.is_superuser:
-        return True
-    cached = getattr(user, WRITER_CACHE_ATTR, None)
-    if cached is None:
-        cached = (
-            RolePolicy.objects.filter(group_id__in=sorted(principal.group_ids))
-            .exclude(change_scope=Scope.NONE)
-            .exists()
-        )
-        setattr(user, WRITER_CACHE_ATTR, cached)
-    return cached
+    return principal.is_authenticated and principal.may_create
 
 
 def payments_writer(user) -> bool:

@@ -2,15 +2,27 @@
 
 Two or three tiny queries (groups with their policies, the home unit, live unit grants, the
 subtree expansion over the few hundred units) and then no more, whatever the page does. The
-principal is cached on the user object, which lives for one request (or one task), so a
-revocation takes effect on the next request.
+principal is cached on the user object, which lives for one request (or one task).
+
+Across requests it is also kept in the shared cache (Redis) when `CRM_PRINCIPAL_CACHE_SECONDS`
+is set (ADR 0013): every page then saves those queries. Correctness rests on one *sharing
+generation* number in the cache, part of every entry and bumped by the signals of everything a
+principal is built from (group membership, role policies, memberships, unit grants, the org
+tree) both at once and when the transaction commits; an entry of another generation is ignored.
+An entry also never outlives the earliest expiry of the grants it was built from, so an expiring
+grant stops working on time. The user row itself (is_active, is_superuser) is read fresh on
+every request and is checked before the cache.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import secrets
+from dataclasses import dataclass, field, replace
 
+from django.conf import settings
 from django.contrib.auth.models import Group, Permission
+from django.core.cache import cache
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -51,6 +63,10 @@ class Principal:
     interaction_kinds: frozenset[str] = frozenset()
     flags: dict[str, bool] = field(default_factory=dict)
     role_codes: frozenset[str] = frozenset()
+    # Some role policy lets the user change customers (any scope, own included): may enter new ones.
+    may_create: bool = False
+    # When the live unit grants this principal was built from start expiring (None: never).
+    valid_until: object = field(default=None, repr=False, compare=False)
     # (customer id, action) -> may the user do it; filled by may_access_customer for this request.
     access_memo: dict[tuple[int, str], bool] = field(default_factory=dict, repr=False, compare=False)
 
@@ -100,6 +116,7 @@ def build_principal(user) -> Principal:
             scopes={a: ActionScope(sees_all=True) for a in Action.values},
             field_levels=dict.fromkeys(FIELD_GROUPS, FieldLevel.EDITABLE),
             flags=dict.fromkeys(FLAG_NAMES, True),
+            may_create=True,
         )
     # Groups and their policies in one query (RolePolicy is a one-to-one of the group).
     group_rows = list(Group.objects.filter(user=user).select_related("policy").order_by("pk"))
@@ -131,7 +148,7 @@ def build_principal(user) -> Principal:
         UnitGrant.objects.live()
         .filter(group_id__in=groups)
         .select_related("unit")
-        .only("action", "include_subtree", "unit__id", "unit__path")
+        .only("action", "include_subtree", "expires_at", "unit__id", "unit__path")
     )
     if grants:
         needs_tree = needs_tree or any(g.include_subtree for g in grants)
@@ -162,6 +179,8 @@ def build_principal(user) -> Principal:
         interaction_kinds=frozenset(kinds),
         flags=flags,
         role_codes=frozenset(p.code for p in policies),
+        may_create=any(p.change_scope != Scope.NONE for p in policies),
+        valid_until=min((g.expires_at for g in grants if g.expires_at), default=None),
     )
 
 
@@ -171,9 +190,69 @@ def get_principal(user) -> Principal:
         return ANONYMOUS
     cached = getattr(user, CACHE_ATTR, None)
     if cached is None:
-        cached = build_principal(user)
+        cached = _shared_principal(user)
         setattr(user, CACHE_ATTR, cached)
     return cached
+
+
+# --- the cross-request cache (ADR 0013)
+
+GENERATION_KEY = "crm:sharing-generation"
+
+
+def _cache_seconds() -> int:
+    return int(getattr(settings, "CRM_PRINCIPAL_CACHE_SECONDS", 0) or 0)
+
+
+def _entry_key(user_id: int) -> str:
+    # The database name keeps test databases (one per xdist worker) and bench databases apart
+    # when they share one Redis.
+    return f"crm:principal:{connection.settings_dict['NAME']}:{user_id}"
+
+
+def _generation_key() -> str:
+    return f"{GENERATION_KEY}:{connection.settings_dict['NAME']}"
+
+
+def _shared_principal(user) -> Principal:
+    seconds = _cache_seconds()
+    if seconds <= 0 or not user.is_active or user.is_superuser:
+        return build_principal(user)
+    entry_key, generation_key = _entry_key(user.pk), _generation_key()
+    found = cache.get_many([entry_key, generation_key])
+    generation = found.get(generation_key)
+    if generation is None:
+        generation = secrets.token_hex(8)
+        if not cache.add(generation_key, generation, timeout=None):
+            generation = cache.get(generation_key) or generation
+    entry = found.get(entry_key)
+    if entry is not None and entry[0] == generation:
+        principal = entry[1]
+        if principal.valid_until is None or principal.valid_until > timezone.now():
+            return replace(principal, access_memo={})
+    principal = build_principal(user)
+    ttl = seconds
+    if principal.valid_until is not None:
+        ttl = min(ttl, int((principal.valid_until - timezone.now()).total_seconds()))
+    if ttl > 0:
+        cache.set(entry_key, (generation, principal), timeout=ttl)
+    return principal
+
+
+def _bump_generation() -> None:
+    cache.set(_generation_key(), secrets.token_hex(8), timeout=None)
+
+
+def sharing_changed(**kwargs) -> None:
+    """Signal handler: what principals are built from changed; cached principals are void.
+
+    Bumped at once (later reads in this transaction, and tests) and again after commit, so a
+    principal built concurrently from the old rows cannot be stored under the new generation.
+    """
+    if _cache_seconds() <= 0:
+        return
+    _bump_generation()
+    transaction.on_commit(_bump_generation)
 
 
 def may_access_customer(user, customer_id: int, action: str = Action.VIEW) -> bool:
@@ -204,6 +283,33 @@ def remember_access(user, customer_id: int, action: str, allowed: bool) -> None:
     principal.access_memo[(customer_id, action)] = allowed
     if allowed and action == Action.CHANGE:
         principal.access_memo[(customer_id, Action.VIEW)] = True
+
+
+IN_OWN_SCOPE = "own-scope"
+
+
+def remember_loaded_customer(user, customer) -> None:
+    """`customer` was just loaded through `visible_to(user)`: record that it is visible, and what
+    its row alone proves without another query. Ownership, or the customer's unit in the user's
+    scope, satisfies the predicate (`visibility_q` is an OR that includes both), so "may change"
+    needs no query then; and no share was needed to see it (`sharing.signals.shares_touch`)."""
+    principal = get_principal(user)
+    if not principal.is_authenticated:
+        return
+    remember_access(user, customer.pk, Action.VIEW, True)
+
+    def covers(action: str) -> bool:
+        scope = principal.scope(action)
+        return (
+            scope.sees_all
+            or (customer.owner_id is not None and customer.owner_id == principal.user_id)
+            or (customer.org_unit_id is not None and customer.org_unit_id in scope.unit_ids)
+        )
+
+    if covers(Action.CHANGE):
+        remember_access(user, customer.pk, Action.CHANGE, True)
+    if covers(Action.VIEW):
+        principal.access_memo[(customer.pk, IN_OWN_SCOPE)] = True
 
 
 def forget_principal(user) -> None:

@@ -71,7 +71,7 @@ def shares_touch(*, actor, customer_id: int, detail: dict) -> None:
     scope, so only shares that were actually needed count as used.
     """
     from sharing.models import Action, CustomerGroupShare, CustomerUserShare, UnmaskGrant
-    from sharing.principal import get_principal
+    from sharing.principal import IN_OWN_SCOPE, get_principal
 
     principal = get_principal(actor)
     now = timezone.now()
@@ -82,7 +82,8 @@ def shares_touch(*, actor, customer_id: int, detail: dict) -> None:
             field_group=detail["field_group"]
         ).update(last_used_at=now)
     scope = principal.scope(Action.VIEW)
-    if scope.sees_all:
+    if scope.sees_all or principal.access_memo.get((customer_id, IN_OWN_SCOPE)):
+        # Seen through the actor's own scope (the page that loaded the customer knew): no share was needed.
         return
     needed = ~Q(content_object__owner_id=principal.user_id)
     if scope.unit_ids:
@@ -94,3 +95,52 @@ def shares_touch(*, actor, customer_id: int, detail: dict) -> None:
         CustomerGroupShare.objects.filter(
             live, stale, needed, group_id__in=sorted(principal.group_ids), content_object_id=customer_id
         ).update(last_used_at=now)
+
+
+def connect_principal_cache_signals() -> None:
+    """Void cached principals (sharing.principal, ADR 0013) whenever what they are built from changes."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+    from django.db.models.signals import m2m_changed, post_delete
+
+    from sharing.models import Membership, OrgUnit, RolePolicy, UnitGrant
+    from sharing.principal import sharing_changed
+
+    for model in (Group, RolePolicy, Membership, UnitGrant, OrgUnit):
+        label = model._meta.label_lower
+        post_save.connect(sharing_changed, sender=model, dispatch_uid=f"sharing.principal_cache.save.{label}")
+        post_delete.connect(sharing_changed, sender=model, dispatch_uid=f"sharing.principal_cache.delete.{label}")
+    m2m_changed.connect(
+        sharing_changed, sender=get_user_model().groups.through, dispatch_uid="sharing.principal_cache.user_groups"
+    )
+
+
+connect_principal_cache_signals()
+
+
+def forget_unread_count(user_id: int) -> None:
+    """Drop the cached unread-notification count of a user (sharing.selectors), now and after commit."""
+    from django.core.cache import cache
+    from django.db import transaction
+
+    from sharing.selectors import unread_cache_key
+
+    key = unread_cache_key(user_id)
+    cache.delete(key)
+    transaction.on_commit(lambda: cache.delete(key))
+
+
+def _notification_changed(sender, instance, **kwargs):
+    forget_unread_count(instance.user_id)
+
+
+def connect_unread_count_signals() -> None:
+    from django.db.models.signals import post_delete
+
+    from sharing.models import Notification
+
+    post_save.connect(_notification_changed, sender=Notification, dispatch_uid="sharing.unread_count.save")
+    post_delete.connect(_notification_changed, sender=Notification, dispatch_uid="sharing.unread_count.delete")
+
+
+connect_unread_count_signals()

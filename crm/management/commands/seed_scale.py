@@ -92,6 +92,11 @@ class Command(BaseCommand):
             return
         except SeedError as exc:
             raise CommandError(str(exc)) from exc
+        # Memberships, groups and grants were written with bulk SQL, which sends no signals: void the
+        # principals cached across requests (sharing/principal.py, ADR 0013).
+        from sharing.principal import sharing_changed
+
+        sharing_changed()
         elapsed = time.monotonic() - started
         self.stdout.write(self.style.SUCCESS(f"seed_scale finished in {elapsed:.0f}s: {stats}"))
         if options["json"]:
