@@ -751,6 +751,16 @@ class CustomerFilterForm(forms.Form):
             *((pk, name) for pk, name, _username, _unit in user_option_rows(owners)),
         ]
         self.fields["org_unit"].queryset = units
+        # Roles and tags as plain (pk, label) rows too: a ModelChoiceIterator would read them through
+        # a server-side cursor (DECLARE, FETCH, CLOSE: three round trips each, on every list page).
+        self.fields["role"].widget.choices = [
+            ("", self.fields["role"].empty_label),
+            *((pk, str(_(name))) for pk, name in CustomerRole.objects.order_by("code").values_list("pk", "name")),
+        ]
+        self.fields["tag"].widget.choices = [
+            ("", self.fields["tag"].empty_label),
+            *Tag.objects.order_by("name").values_list("pk", "name"),
+        ]
         for name in ("kind", "status", "role", "tag", "owner", "org_unit", "sort"):
             widget = self.fields[name].widget
             if type(widget) is forms.Select:

@@ -58,11 +58,35 @@ def _live(now=None) -> Q:
 # --- notifications
 
 
+UNREAD_CACHE_SECONDS = 60
+
+
+def unread_cache_key(user_id: int) -> str:
+    from django.db import connection
+
+    return f"crm:unread:{connection.settings_dict['NAME']}:{user_id}"
+
+
 def notification_unread_count(*, user) -> int:
-    """Unread in-app notifications of `user` (the header badge)."""
+    """Unread in-app notifications of `user` (the header badge, on every page).
+
+    Kept in the shared cache for a minute when the principal cache is on (Redis, ADR 0013) and
+    dropped whenever one of the user's notifications is created, read or deleted
+    (sharing.signals.forget_unread_count, notifications_mark_read).
+    """
+    from django.conf import settings
+    from django.core.cache import cache
+
     if not getattr(user, "is_authenticated", False):
         return 0
-    return Notification.objects.filter(user_id=user.pk, is_read=False).count()
+    if not getattr(settings, "CRM_PRINCIPAL_CACHE_SECONDS", 0):
+        return Notification.objects.filter(user_id=user.pk, is_read=False).count()
+    key = unread_cache_key(user.pk)
+    count = cache.get(key)
+    if count is None:
+        count = Notification.objects.filter(user_id=user.pk, is_read=False).count()
+        cache.set(key, count, timeout=UNREAD_CACHE_SECONDS)
+    return count
 
 
 def notification_list(*, user) -> QuerySet:

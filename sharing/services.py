@@ -259,10 +259,14 @@ def shares_for_customer(customer):
 
 def notifications_mark_read(*, user, ids=None) -> int:
     """Mark the user's unread notifications (or only `ids`) as read. Returns how many changed."""
+    from sharing.signals import forget_unread_count
+
     qs = Notification.objects.filter(user_id=user.pk, is_read=False)
     if ids is not None:
         qs = qs.filter(pk__in=list(ids))
-    return qs.update(is_read=True)
+    changed = qs.update(is_read=True)
+    forget_unread_count(user.pk)
+    return changed
 
 
 @transaction.atomic
