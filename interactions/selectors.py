@@ -10,10 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from types import SimpleNamespace
 
 from django.contrib.auth import get_user_model
 from django.core.paginator import Page, Paginator
-from django.db import models
+from django.db import connection, models
 from django.db.models import Case, Count, F, Q, Sum, Value, When
 from django.db.models.functions import Coalesce, Concat, NullIf, Substr, Trim
 from django.urls import reverse
@@ -323,6 +324,48 @@ def _timeline_queryset(customer, user, kinds: list[str]):
     return union.order_by("-t_at", "-t_pk")
 
 
+_COMPILED_TIMELINES: dict[tuple[str, ...], tuple[str, str, tuple]] = {}
+_CUSTOMER_SENTINEL = -730_151_101  # no customer has it; never executed
+
+
+class _CompiledTimeline:
+    """The timeline's UNION ALL as SQL compiled once per process and set of kinds (PostgreSQL).
+
+    Building and compiling the eight-branch union through the ORM took 12-25 ms of CPU, twice per
+    page (count and rows) — more than running it. The SQL differs only in the customer id, so it
+    is compiled once with a sentinel id that is swapped for the real one in the parameters. Acts
+    as the paginator's object list: `count()` and slicing, rows as dicts like `values()` gives.
+    PostgreSQL only: psycopg returns the right Python types; on SQLite the ORM's converters are
+    needed, so the queryset is used there.
+    """
+
+    def __init__(self, customer_id: int, kinds: list[str]):
+        key = tuple(kinds)
+        if key not in _COMPILED_TIMELINES:
+            union = _timeline_queryset(SimpleNamespace(pk=_CUSTOMER_SENTINEL), None, list(kinds))
+            ordered_sql, params = union.query.get_compiler(using=union.db).as_sql()
+            unordered_sql, unordered_params = union.order_by().query.get_compiler(using=union.db).as_sql()
+            assert tuple(params) == tuple(unordered_params)
+            _COMPILED_TIMELINES[key] = (ordered_sql, unordered_sql, tuple(params))
+        self.ordered_sql, self.unordered_sql, params = _COMPILED_TIMELINES[key]
+        self.params = [customer_id if p == _CUSTOMER_SENTINEL else p for p in params]
+
+    def count(self) -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT COUNT(*) FROM ({self.unordered_sql}) AS timeline", self.params)  # noqa: S608
+            return cursor.fetchone()[0]
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __getitem__(self, window: slice) -> list[dict]:
+        start, stop = window.start or 0, window.stop
+        with connection.cursor() as cursor:
+            cursor.execute(f"{self.ordered_sql} LIMIT %s OFFSET %s", [*self.params, stop - start, start])
+            names = [column[0] for column in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
 def _entry_url(kind: str, pk: int) -> str | None:
     if kind in ("activity", "account", "campaign"):
         return None
@@ -364,7 +407,12 @@ def customer_timeline(*, customer, user, kinds=None, page=1, per_page: int = 20)
         allowed = [k for k in allowed if k in wanted]
     if not allowed or not may_access_customer(user, customer.pk, "view"):
         return Paginator([], per_page).get_page(1)
-    paginator = Paginator(_timeline_queryset(customer, user, allowed), per_page)
+    rows = (
+        _CompiledTimeline(customer.pk, allowed)
+        if connection.vendor == "postgresql"
+        else _timeline_queryset(customer, user, allowed)
+    )
+    paginator = Paginator(rows, per_page)
     page_obj = paginator.get_page(page)
     page_obj.object_list = [
         TimelineEntry(

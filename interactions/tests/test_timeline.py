@@ -205,3 +205,26 @@ def test_a_role_without_record_kinds_gets_an_empty_timeline_of_its_own_customer(
     ActivityFactory(customer=customer, subject="看不见的活动")
     response = client_for(outsider).get(reverse("interactions:timeline", args=[customer.pk]))
     assert response.status_code == 200 and "看不见的活动" not in response.content.decode()
+
+
+def test_compiled_timeline_gives_the_orm_rows_for_each_customer(administrator, shenzhen_sales_rep):
+    """PostgreSQL reads the timeline through SQL compiled once per set of kinds (ADR 0013); the rows
+    must be those of the ORM union, for every customer the compiled SQL is reused for."""
+    import pytest
+
+    from interactions.selectors import _CompiledTimeline, _timeline_queryset, visible_kinds
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the compiled timeline is PostgreSQL's")
+    first, second = CustomerFactory(owner=shenzhen_sales_rep), CustomerFactory(owner=shenzhen_sales_rep)
+    _fill(first, 7)
+    ShipmentFactory(order__contract__quote__opportunity__customer=first)
+    ServiceCaseFactory(customer=second)
+    _fill(second, 3)
+    kinds = visible_kinds(administrator)
+    for customer in (first, second, first):
+        orm = list(_timeline_queryset(customer, administrator, kinds))
+        compiled = _CompiledTimeline(customer.pk, kinds)
+        assert compiled.count() == len(orm) > 0
+        assert compiled[0:5] == orm[0:5]
+        assert compiled[5 : len(orm)] == orm[5:]
