@@ -184,3 +184,24 @@ def test_the_pages_speak_chinese_by_default_and_english_on_request(client_for, s
     assert "New company" in client.get("/customers/").content.decode()
     assert "Relationships" in client.get(f"/customers/{customer.pk}/").content.decode()
     translation.deactivate()  # do not leak English to the next test in this thread
+
+
+def test_rows_escape_every_value_and_show_roles_tags_owner_and_place(client_for, shenzhen_sales_rep):
+    """The rows are rendered in Python (customers/templatetags/customer_list.py): what a user typed
+    must come out escaped, and every cell must show what the template showed."""
+    customer = CustomerFactory(
+        owner=shenzhen_sales_rep, name='<script>alert("x")</script>公司', province="广东省", city="深圳市"
+    )
+    customer.roles.add(CustomerRole.objects.get(code="customer"))
+    customer.tags.add(Tag.objects.create(name="<b>重点</b>"))
+    ContactPointFactory(customer=customer, kind=ContactPoint.Kind.MOBILE, value="13812345678")
+    with translation.override("zh-hans"):
+        body = client_for(shenzhen_sales_rep).get("/customers/").content.decode()
+    assert '<script>alert("x")</script>' not in body and "<b>重点</b>" not in body
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;公司" in body
+    assert '<span class="badge">&lt;b&gt;重点&lt;/b&gt;</span>' in body
+    assert f'<tr data-customer="{customer.pk}">' in body
+    assert f'<a href="/customers/{customer.pk}/">' in body
+    assert "13812345678" in body
+    assert '<div class="muted small">广东省 深圳市</div>' in body
+    assert 'class="badge badge--info"' in body
