@@ -62,9 +62,14 @@ def insert_many(model, objects: Sequence[models.Model], *, batch_size: int = 200
             obj._state.db = connection.alias
         columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
         sql = f"COPY {connection.ops.quote_name(table)} ({columns}) FROM STDIN"
+        attnames = [f.attname for f in fields]
+        json = [(i, f) for i, f in enumerate(fields) if isinstance(f, models.JSONField)]
         with cursor.cursor.copy(sql) as copy:
             for obj in objects:
-                copy.write_row([_value(f, getattr(obj, f.attname)) for f in fields])
+                row = [getattr(obj, name) for name in attnames]
+                for i, field in json:
+                    row[i] = _value(field, row[i])
+                copy.write_row(row)
 
 
 def copy_rows(model, columns: Sequence[str], rows: Sequence[Sequence]) -> None:

@@ -588,12 +588,17 @@ _NO_QUERY_FIELDS = ["number", "owner", "org_unit", "created_by", "updated_by", "
 
 
 def _bulk_create(
-    rows: list[ParsedRow], *, user, job: ImportJob, prepared: dict[int, matching.Prepared] | None = None
+    rows: list[ParsedRow],
+    *,
+    user,
+    job: ImportJob,
+    own: dict[int, matching.Record] | None = None,
+    prepared: dict[int, matching.Prepared] | None = None,
 ) -> tuple[dict[int, Customer], dict[int, str]]:
     """Create customers for these rows in a handful of queries; ({row: customer}, {row: reason rejected}).
 
-    Their dedup match keys are written too (`_index_created`); `prepared` ({row: prepared record})
-    spares normalising a row a second time.
+    Their dedup match keys are written too (`_index_created`); `own` and `prepared` (the rows'
+    records and their prepared forms, {row: …}) spare normalising a row a second time.
     """
     rejected: dict[int, str] = {}
     built: list[tuple[ParsedRow, Customer, object]] = []
@@ -660,14 +665,16 @@ def _bulk_create(
     copy_rows(ContactPoint, CONTACT_COLUMNS, contacts)
     copy_rows(RoleLink, ["customer_id", "customerrole_id"], role_links)
     copy_rows(TagLink, ["customer_id", "tag_id"], tag_links)
-    _index_created(built, contacts, prepared or {})
+    _index_created(built, contacts, own or {}, prepared or {})
     _note_activities(notes, user)
     _audit_created(built, user=user, job=job)
     _assign_unowned([customer for _r, customer, _p in built if customer.owner_id is None], user)
     return {row.number: customer for row, customer, _p in built}, rejected
 
 
-def _index_created(built, contacts: list[tuple], prepared: dict[int, matching.Prepared]) -> int:
+def _index_created(
+    built, contacts: list[tuple], own: dict[int, matching.Record], prepared: dict[int, matching.Prepared]
+) -> int:
     """Write dedup's match keys of customers just created, in their chunk's transaction.
 
     The keys are the ones `dedup.services.match_keys_refresh_many` computes from the stored rows:
@@ -692,8 +699,8 @@ def _index_created(built, contacts: list[tuple], prepared: dict[int, matching.Pr
         record = records.get(customer.pk)
         if record is None:
             continue
-        ready = prepared.get(row.number)
-        if ready is None or dataclasses.replace(record, id=row.number) != row.record():
+        ready, mine = prepared.get(row.number), own.get(row.number)
+        if ready is None or mine is None or dataclasses.replace(record, id=mine.id) != mine:
             ready = matching.prepare(record)
         keys.extend((customer.pk, key) for key in sorted(keys_of(ready)))
     copy_rows(MatchKey, ["customer_id", "key"], keys)
@@ -711,10 +718,27 @@ def _assign_unowned(customers: list[Customer], user) -> None:
         assign_owner(customer=customer, by=user)
 
 
+AUDIT_COLUMNS = [
+    "content_type_id",
+    "object_pk",
+    "object_id",
+    "object_repr",
+    "action",
+    "changes",
+    "changes_text",
+    "actor_id",
+    "actor_email",
+    "timestamp",
+    "additional_data",
+]
+OUTCOME_COLUMNS = ["job_id", "row_number", "outcome", "customer_id", "reason", "values"]
+
+
 def _audit_created(built, *, user, job: ImportJob) -> None:
     """One CREATE audit entry per imported customer (auditlog does not see bulk_create)."""
     content_type = ContentType.objects.get_for_model(Customer)
     now = timezone.now()
+    actor_id, actor_email = getattr(user, "pk", None), getattr(user, "email", "") or None
     entries = []
     for row, customer, _profile in built:
         changes = {
@@ -726,18 +750,18 @@ def _audit_created(built, *, user, job: ImportJob) -> None:
             "source": ["None", customer.source],
         }
         entries.append(
-            LogEntry(
-                content_type=content_type,
-                object_pk=str(customer.pk),
-                object_id=customer.pk,
-                object_repr=str(customer)[:200],
-                action=LogEntry.Action.CREATE,
-                changes=changes,
-                changes_text="",
-                actor=user,
-                actor_email=getattr(user, "email", "") or None,
-                timestamp=now,
-                additional_data={
+            (
+                content_type.pk,
+                str(customer.pk),
+                customer.pk,
+                str(customer)[:200],
+                LogEntry.Action.CREATE,
+                changes,
+                "",
+                actor_id,
+                actor_email,
+                now,
+                {
                     "what": "import",
                     "import_job": job.pk,
                     "row": row.number,
@@ -747,7 +771,7 @@ def _audit_created(built, *, user, job: ImportJob) -> None:
                 },
             )
         )
-    insert_many(LogEntry, entries)
+    copy_rows(LogEntry, AUDIT_COLUMNS, entries)
 
 
 def _merge(customer_id: int, row: ParsedRow, *, user) -> tuple[Customer | None, str]:
@@ -815,7 +839,8 @@ def _outcomes_for_chunk(job: ImportJob, chunk: list[ParsedRow], *, user, created
     infile = {int(k): int(v) for k, v in (job.analysis or {}).get("infile", {}).items()}
     searched = [r for r in chunk if r.number not in infile]
     # Normalised once: the duplicate search scores them, and the new customers' match keys reuse them.
-    prepared = {row.number: matching.prepare(row.record()) for row in searched if row.ok}
+    own = {row.number: row.record() for row in searched if row.ok}
+    prepared = {number: matching.prepare(record) for number, record in own.items()}
     matches = existing_matches(searched, exclude_ids=created_ids, prepared=prepared)
     outcomes: dict[int, ImportRow] = {}
     to_create: list[ParsedRow] = []
@@ -879,7 +904,9 @@ def _outcomes_for_chunk(job: ImportJob, chunk: list[ParsedRow], *, user, created
             record(row, ImportRow.Outcome.SKIPPED, reason=_("New customer; skipped as chosen."))
         else:
             to_create.append(row)
-    created, rejected = _bulk_create(to_create, user=user, job=job, prepared=prepared) if to_create else ({}, {})
+    created, rejected = (
+        _bulk_create(to_create, user=user, job=job, own=own, prepared=prepared) if to_create else ({}, {})
+    )
     for row in to_create:
         if row.number in created:
             record(row, ImportRow.Outcome.CREATED, created[row.number])
@@ -1012,7 +1039,7 @@ def _commit_chunk(job_pk: int, start: int, parsed: list[ParsedRow], *, user, cre
                 if locked.processed_rows != start or locked.status != ImportJob.Status.RUNNING:
                     return None
                 outcomes = _outcomes_for_chunk(locked, parsed, user=user, created_ids=attempt_ids)
-                insert_many(ImportRow, outcomes)
+                copy_rows(ImportRow, OUTCOME_COLUMNS, [tuple(getattr(o, c) for c in OUTCOME_COLUMNS) for o in outcomes])
                 tally = defaultdict(int)
                 for outcome in outcomes:
                     tally[outcome.outcome] += 1

@@ -73,7 +73,21 @@ def test_imported_customers_get_profiles_contact_points_tags_and_an_audit_entry(
     company = Customer.objects.get(name=rows[0][2])
     assert company.company.credit_code == rows[0][11]
     assert company.owner == data_steward and company.source == "import"
-    assert LogEntry.objects.filter(object_pk=str(person.pk), action=LogEntry.Action.CREATE).exists()
+    entry = LogEntry.objects.get_for_object(person).get(action=LogEntry.Action.CREATE)
+    assert (entry.object_id, entry.actor_id, entry.timestamp is not None) == (person.pk, data_steward.pk, True)
+    assert entry.changes["name"] == ["None", person.name] and entry.changes["number"] == ["None", person.number]
+    assert entry.additional_data == {
+        "what": "import",
+        "import_job": job.pk,
+        "row": 3,
+        "contact_points": 3,
+        "roles": [],
+        "tags": ["导入", "测试"],
+    }
+    # Contact points are copied in as tuples: the columns left out hold what a new instance would.
+    mobile = person.contact_points.get(kind="mobile")
+    assert (mobile.is_primary, mobile.is_valid, mobile.marketing_consent, mobile.district) == (True, True, False, "")
+    assert mobile.created_at is not None and mobile.updated_at is not None
 
 
 def test_bad_rows_are_rejected_with_a_reason_and_good_rows_are_not(data_steward):
