@@ -6,9 +6,9 @@ Needs a migrated database with the demo org (`manage.py migrate && manage.py see
 generated file (1 % malformed rows) as the data steward persona and prints JSON lines:
 {"metric": "import.run_rows_per_s", "value": 1234.5, "unit": "rows/s", "rows": 100000, …}
 The target is ≥ 1,000 rows/s for the run (docs/adr/0007-import-pipeline.md). The customers it
-creates stay in the database: use a disposable one. Without REDIS_URL, dedup's match-key indexing
-of the new customers runs in-process after each chunk (and is counted); with REDIS_URL it is handed
-to a Celery worker (dedup.tasks.match_keys_refresh_task), as in production.
+creates stay in the database: use a disposable one. The dedup match keys of the new customers are
+written by the run itself, in each chunk's transaction (counted here, with or without REDIS_URL);
+only customers merged into go to dedup.tasks.match_keys_refresh_task (in-process without Redis).
 """
 
 from __future__ import annotations

@@ -377,3 +377,20 @@ def test_dedups_key_table_finds_a_company_written_differently(data_steward):
     row = parse_row(2, ["深圳市華為技術有限公司", "公司"], {"0": "name", "1": "kind"}, ctx)
     _keys, members = _key_table_members({2: matching.prepare(row.record())})
     assert existing.pk in {pk for ids in members.values() for pk in ids}
+
+
+@pytest.mark.parametrize(("table_size", "analyses"), [(0, 3), (10_000_000, 0)])
+def test_a_big_run_re_plans_only_while_it_grows_the_customer_table_by_a_tenth(
+    data_steward, monkeypatch, table_size, analyses
+):
+    """ANALYZE after chunks 1, 4 and 10 of an import into an empty table; never for one that adds
+    less than 10 % to a big table (the statistics are still good, and ANALYZE costs 1-2 s)."""
+    from customers.io import importer
+
+    calls = []
+    monkeypatch.setattr(importer, "ANALYZE_MIN_ROWS", 10)
+    monkeypatch.setattr(importer, "_customer_table_size", lambda: table_size)
+    monkeypatch.setattr(importer, "_analyze_tables", lambda: calls.append(1))
+    job = run_import(data_steward, csv_bytes(HEADERS_ZH, good_rows(24)), chunk_size=2)
+    assert_all_accounted(job)
+    assert len(calls) == analyses
