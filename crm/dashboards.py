@@ -16,7 +16,23 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Avg, Case, CharField, Count, Exists, F, Max, OuterRef, Q, Sum, Value, When
+from django.db.models import (
+    Aggregate,
+    Avg,
+    Case,
+    CharField,
+    Count,
+    DurationField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    Max,
+    OuterRef,
+    Q,
+    Sum,
+    Value,
+    When,
+)
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -116,26 +132,40 @@ def funnel(user, period: Period, unit=None, source=None) -> Section | None:
     )
 
 
-def won_lost(user, period: Period, unit=None) -> Section | None:
+# Separates stage and reason in the summary's bucket ("lost\x1f价格高").
+WON_LOST_SEPARATOR = "\x1f"
+
+
+def won_lost(user, period: Period, unit=None, source=None) -> Section | None:
+    from crm.summaries import FUNNEL_PERIODS
     from interactions.models import Opportunity
 
     if not get_principal(user).sees_kind("opportunity"):
         return None
-    start, end = period.datetime_range()
-    qs = _unit_filter(Opportunity.objects.visible_to(user), unit, "customer__").filter(
-        stage__in=["won", "lost"], closed_at__gte=start, closed_at__lt=end
-    )
+    days = _summary_days(period, source, FUNNEL_PERIODS)
+    if days is not None:
+        grouped = [
+            {"stage": stage, "close_reason": reason, "n": row["n"], "amount": row["amount"]}
+            for row in source.rows("won_lost", days).values("bucket").annotate(n=Sum("n"), amount=Sum("amount"))
+            for stage, reason in [row["bucket"].split(WON_LOST_SEPARATOR, 1)]
+        ]
+    else:
+        start, end = period.datetime_range()
+        qs = _unit_filter(Opportunity.objects.visible_to(user), unit, "customer__").filter(
+            stage__in=["won", "lost"], closed_at__gte=start, closed_at__lt=end
+        )
+        grouped = list(qs.values("stage", "close_reason").annotate(n=Count("id"), amount=Sum("amount")).order_by())
+    grouped.sort(key=lambda r: (r["stage"], -r["n"], r["close_reason"]))
     rows = [
         [str(Opportunity.Stage(r["stage"]).label), r["close_reason"] or "—", r["n"], r["amount"] or Decimal(0)]
-        for r in qs.values("stage", "close_reason")
-        .annotate(n=Count("id"), amount=Sum("amount"))
-        .order_by("stage", "-n")
+        for r in grouped
     ]
     return Section(
         "won_lost",
         str(_("Won and lost")),
         [str(_("Outcome")), str(_("Reason")), str(_("Count")), str(_("Amount"))],
         rows,
+        computed_at=source.computed_at if days is not None else None,
     )
 
 
@@ -212,6 +242,29 @@ def _percentile(values: list[float], pct: float) -> float | None:
     return values[rank]
 
 
+class _PercentileDisc(Aggregate):
+    """PostgreSQL's nearest-rank percentile (the same rank as `_percentile`)."""
+
+    function = "PERCENTILE_DISC"
+    template = "%(function)s(%(fraction)s) WITHIN GROUP (ORDER BY %(expressions)s)"
+
+    def __init__(self, expression, fraction: float, **extra):
+        super().__init__(expression, fraction=float(fraction), **extra)
+
+
+def _resolution_aggregates() -> dict:
+    """Average and p90 of (closed - received) in the database where it can (PostgreSQL)."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return {}
+    duration = ExpressionWrapper(F("closed_at") - F("received_at"), output_field=DurationField())
+    return {
+        "avg_resolution": Avg(duration, output_field=DurationField()),
+        "p90_resolution": _PercentileDisc(duration, 0.9, output_field=DurationField()),
+    }
+
+
 def service(user, period: Period, unit=None) -> Section | None:
     from interactions.models import ServiceCase
 
@@ -225,22 +278,36 @@ def service(user, period: Period, unit=None) -> Section | None:
         for r in received.values("category", "severity").annotate(n=Count("id")).order_by("category", "severity")
     ]
     closed = visible.filter(closed_at__gte=start, closed_at__lt=end)
-    hours = [
-        (closed_at - received_at).total_seconds() / 3600
-        for received_at, closed_at in closed.values_list("received_at", "closed_at")
-    ]
-    scores = closed.aggregate(csat=Avg("satisfaction"), answers=Count("recommend"))
-    promoters = closed.filter(recommend__gte=9).count()
-    detractors = closed.filter(recommend__lte=6).count()
-    answers = scores["answers"]
+    # One aggregate for everything about the closed cases (it was five queries and a Python loop
+    # over every closed case's timestamps: 0.4 s of CPU for the executive at 1M).
+    figures = closed.aggregate(
+        closed=Count("id"),
+        csat=Avg("satisfaction"),
+        answers=Count("recommend"),
+        promoters=Count("id", filter=Q(recommend__gte=9)),
+        detractors=Count("id", filter=Q(recommend__lte=6)),
+        **_resolution_aggregates(),
+    )
+    if "p90_resolution" not in figures:  # SQLite: no percentile aggregate
+        hours = sorted(
+            (closed_at - received_at).total_seconds() / 3600
+            for received_at, closed_at in closed.values_list("received_at", "closed_at")
+        )
+        figures["avg_resolution"] = sum(hours) / len(hours) if hours else None
+        figures["p90_resolution"] = _percentile(hours, 90)
+    else:
+        for key in ("avg_resolution", "p90_resolution"):
+            value = figures[key]
+            figures[key] = value.total_seconds() / 3600 if value is not None else None
+    answers = figures["answers"]
     summary = {
-        "received": received.count(),
-        "closed": len(hours),
-        "avg_hours": round(sum(hours) / len(hours), 1) if hours else None,
-        "p90_hours": round(_percentile(hours, 90), 1) if hours else None,
+        "received": sum(row[2] for row in rows),
+        "closed": figures["closed"],
+        "avg_hours": round(figures["avg_resolution"], 1) if figures["avg_resolution"] is not None else None,
+        "p90_hours": round(figures["p90_resolution"], 1) if figures["p90_resolution"] is not None else None,
         "overdue": visible.overdue().count(),
-        "csat": round(scores["csat"], 2) if scores["csat"] is not None else None,
-        "nps": round(100 * (promoters - detractors) / answers, 1) if answers else None,
+        "csat": round(figures["csat"], 2) if figures["csat"] is not None else None,
+        "nps": round(100 * (figures["promoters"] - figures["detractors"]) / answers, 1) if answers else None,
     }
     return Section(
         "service",
@@ -453,7 +520,7 @@ def dashboard(user, *, period: Period, unit=None, use_summary: bool = True) -> l
     source = summary_source(user, unit) if use_summary else None
     sections = [
         funnel(user, period, unit, source),
-        won_lost(user, period, unit),
+        won_lost(user, period, unit, source),
         activities(user, 30, unit, source),
         receivables(user, unit),
         service(user, period, unit),

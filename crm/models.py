@@ -49,7 +49,8 @@ class DashboardSummary(models.Model):
     )
     metric = models.CharField(max_length=20)
     period_days = models.PositiveIntegerField(default=0)
-    bucket = models.CharField(max_length=30, blank=True, default="")
+    # Stage, RFM segment, "stage\x1freason" (won/lost: a reason is up to 300 characters) or a unit id.
+    bucket = models.CharField(max_length=320, blank=True, default="")
     n = models.BigIntegerField(default=0)
     extra = models.BigIntegerField(default=0)
     amount = models.DecimalField(max_digits=20, decimal_places=2, default=0)

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 
 from django.db import connection, transaction
 from django.db.models import CharField, Count, F, Max, Q, Sum, Value
-from django.db.models.functions import Cast, Coalesce
+from django.db.models.functions import Cast, Coalesce, Concat
 from django.utils import timezone
 
 from crm.models import DashboardSummary, SummaryRun
@@ -148,6 +148,23 @@ def _fill(run: SummaryRun) -> dict[str, int]:
                 Opportunity.objects.filter(created_at__gte=start, created_at__lt=end),
                 "customer__org_unit_id",
                 F("stage"),
+            )
+            .annotate(n=Count("id"), amount=Sum("amount"))
+            .order_by(),
+            {"n": "n", "amount": "amount"},
+        )
+
+    # Won and lost: opportunities closed in the period, per stage and reason (count and amount).
+    for days in FUNNEL_PERIODS:
+        start, end = dashboards.Period.last_days(days, today=run.today).datetime_range()
+        rows[f"won_lost_{days}"] = _insert_select(
+            run.pk,
+            "won_lost",
+            days,
+            _grouped(
+                Opportunity.objects.filter(stage__in=["won", "lost"], closed_at__gte=start, closed_at__lt=end),
+                "customer__org_unit_id",
+                Concat(F("stage"), Value(dashboards.WON_LOST_SEPARATOR), F("close_reason"), output_field=CharField()),
             )
             .annotate(n=Count("id"), amount=Sum("amount"))
             .order_by(),
