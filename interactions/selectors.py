@@ -361,7 +361,7 @@ class _CompiledTimeline:
     def __getitem__(self, window: slice) -> list[dict]:
         start, stop = window.start or 0, window.stop
         with connection.cursor() as cursor:
-            cursor.execute(f"{self.ordered_sql} LIMIT %s OFFSET %s", [*self.params, stop - start, start])
+            cursor.execute(f"{self.ordered_sql} LIMIT %s OFFSET %s", [*self.params, max(stop - start, 0), start])
             names = [column[0] for column in cursor.description]
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
