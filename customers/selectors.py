@@ -15,7 +15,6 @@ from django.contrib.contenttypes.models import ContentType
 from django.db.models import Prefetch, Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404
-from django.template.loader import render_to_string
 from django.utils.translation import gettext_lazy as _
 
 from customers.field_groups import CONTACT, IDENTITY
@@ -606,10 +605,12 @@ def _identity_rows(presenter: CustomerPresenter) -> list[tuple[str, object]]:
     return rows
 
 
-def customer_360_sections(*, customer: Customer, user, request) -> list[str]:
-    """The interactions app's sections (timeline, follow-ups, deals, service), rendered; [] until it provides them.
+def customer_360_sections(*, customer: Customer, user, request) -> list[tuple[str, dict]]:
+    """The interactions app's sections (timeline, follow-ups, deals, service); [] until it provides them.
 
-    The interactions app returns only the sections the viewer's role may see, as (template, context).
+    The interactions app returns only the sections the viewer's role may see, as (template, context);
+    the page includes each template with `section=context` (customer_detail.html). Rendering each with
+    render_to_string cost a new Context and a run of every context processor per section.
     """
     try:
         module = import_module("interactions.selectors")
@@ -618,10 +619,7 @@ def customer_360_sections(*, customer: Customer, user, request) -> list[str]:
     provider = getattr(module, "customer_360_sections", None)
     if provider is None:
         return []
-    return [
-        render_to_string(template_name, context, request=request)
-        for template_name, context in provider(customer=customer, user=user, request=request) or []
-    ]
+    return list(provider(customer=customer, user=user, request=request) or [])
 
 
 def _team_context(*, customer: Customer, user) -> dict:
