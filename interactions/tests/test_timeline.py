@@ -229,3 +229,98 @@ def test_compiled_timeline_gives_the_orm_rows_for_each_customer(administrator, s
         assert compiled[0:3] == orm[0:3]
         assert compiled[3 : len(orm)] == orm[3:]
         assert compiled[len(orm) : len(orm) + 20] == []
+
+
+def test_timeline_page_and_count_in_one_query_match_the_orm_paginator(
+    administrator, shenzhen_sales_rep, django_assert_num_queries
+):
+    """PostgreSQL reads the timeline's count and page in one query (join-free count branches); the
+    answer must be Paginator.get_page's over the ORM union, out-of-range and odd page numbers included."""
+    import pytest
+    from django.core.paginator import Paginator
+
+    from interactions.selectors import _timeline_page_postgresql, _timeline_queryset, visible_kinds
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the one-query timeline page is PostgreSQL's")
+    customer, empty = CustomerFactory(owner=shenzhen_sales_rep), CustomerFactory(owner=shenzhen_sales_rep)
+    _fill(customer, 23)
+    ShipmentFactory(order__contract__quote__opportunity__customer=customer)
+    ServiceCaseFactory(customer=customer)
+    kinds = visible_kinds(administrator)
+    for who in (customer, empty, customer):
+        for number in (1, 2, 3, 4, "2", "x", None, 0, -1, 99):
+            expected = Paginator(_timeline_queryset(who, administrator, kinds), 10).get_page(number)
+            page = _timeline_page_postgresql(who.pk, kinds, number, 10)
+            assert (page.number, page.paginator.count, page.paginator.num_pages) == (
+                expected.number,
+                expected.paginator.count,
+                expected.paginator.num_pages,
+            )
+            assert list(page.object_list) == list(expected.object_list)
+    with django_assert_num_queries(1):
+        page = _timeline_page_postgresql(customer.pk, kinds, 2, 10)
+    assert page.paginator.count == 23 + 6 and len(page.object_list) == 10  # 23 activities, the chain's 5, a case
+
+
+def test_360_lists_give_what_the_orm_gives_in_one_query_on_postgresql(shenzhen_sales_rep, django_assert_num_queries):
+    """The short lists of the 360 page come from one query (PostgreSQL) as model instances with their
+    related objects; each must hold what the section's own ORM query returned, in its order."""
+    from decimal import Decimal
+
+    from django.db import models
+
+    from interactions.models import Activity, Contract, Opportunity, Order, Payment, ServiceCase
+    from interactions.selectors import _SECTION_LISTS, _section_lists
+
+    customer, other = CustomerFactory(owner=shenzhen_sales_rep), CustomerFactory(owner=shenzhen_sales_rep)
+    for i in range(12):
+        ActivityFactory(customer=customer, follow_up_on=timezone.localdate() - timedelta(days=i % 3))
+    ActivityFactory(customer=customer, follow_up_on=timezone.localdate() - timedelta(days=5), user=None)
+    payment = PaymentFactory(contract__quote__opportunity__customer=customer, amount=Decimal("1234567.89"))
+    ShipmentFactory(order__contract=payment.contract)
+    OpportunityFactory(customer=customer, owner=None, stage="won")
+    for _ in range(3):
+        ServiceCaseFactory(customer=customer)
+    ServiceCaseFactory(customer=other)
+    limit = 10
+
+    def orm(pk):
+        return {
+            "followups": Activity.objects.filter(customer_id=pk)
+            .open_followups()
+            .select_related("user")
+            .order_by("follow_up_on", "pk"),
+            "opportunities": Opportunity.objects.filter(customer_id=pk)
+            .select_related("owner")
+            .order_by(models.Case(models.When(stage__in=Opportunity.OPEN_STAGES, then=0), default=1), "-created_at"),
+            "contracts": Contract.objects.filter(customer_id=pk).order_by("-created_at"),
+            "orders": Order.objects.filter(customer_id=pk).order_by("-created_at"),
+            "cases": ServiceCase.objects.filter(customer_id=pk).order_by(
+                models.Case(models.When(status="closed", then=1), default=0), "-received_at"
+            ),
+            "payments": Payment.objects.filter(customer_id=pk)
+            .select_related("contract")
+            .order_by(models.Case(models.When(status="open", then=0), default=1), "due_on", "pk"),
+        }
+
+    names = list(_SECTION_LISTS)
+    for pk in (customer.pk, other.pk, customer.pk):
+        expected = {name: list(qs[:limit]) for name, qs in orm(pk).items()}
+        with django_assert_num_queries(1 if connection.vendor == "postgresql" else len(names)):
+            lists = _section_lists(pk, names)
+        for name, (_kind, related, fields, _ordered) in _SECTION_LISTS.items():
+            assert [o.pk for o in lists[name]] == [o.pk for o in expected[name]], name
+            for got, want in zip(lists[name], expected[name], strict=True):
+                for field in fields:
+                    assert getattr(got, field) == getattr(want, field), (name, field)
+                    assert type(getattr(got, field)) is type(getattr(want, field)), (name, field)
+                for relation, columns in related.items():
+                    got_rel, want_rel = getattr(got, relation), getattr(want, relation)
+                    assert (got_rel is None) == (want_rel is None)
+                    for column in columns if want_rel else ():
+                        assert getattr(got_rel, column) == getattr(want_rel, column), (name, relation, column)
+    assert len(lists["followups"]) == limit and lists["payments"][0].amount == Decimal("1234567.89")
+    assert any(o.owner is None for o in lists["opportunities"]) and any(a.user is None for a in lists["followups"])
+    with django_assert_num_queries(0):
+        [(o.get_absolute_url(), o.get_status_display(), o.contract.number) for o in lists["payments"]]
