@@ -76,6 +76,22 @@ class Section:
     # When the figures come from a summary run: the moment they were computed for. None = live.
     computed_at: datetime | None = None
 
+    def shown(self, limit: int | None = None) -> tuple[list[list], list[tuple[str, float]], int]:
+        """What the page shows: per-unit sections (silent, quality) with more than `limit` units show
+        the `limit` units with the largest figures, rows and chart alike; the CSV has them all. An
+        executive's page rendered 900 unit rows and bars (70% of its CPU at 1M)."""
+        limit = limit or SHOWN_UNIT_ROWS
+        if self.key not in PER_UNIT_SECTIONS or len(self.rows) <= limit:
+            return self.rows, self.chart, 0
+        rows = sorted(self.rows, key=lambda row: -(row[1] or 0))[:limit]
+        chart = sorted(self.chart, key=lambda bar: -(bar[1] or 0))[:limit]
+        return rows, chart, len(self.rows) - len(rows)
+
+
+# Sections with one row per org unit (column 1 is the unit's count), and how many units the page shows.
+PER_UNIT_SECTIONS = ("silent", "quality")
+SHOWN_UNIT_ROWS = 25
+
 
 def _unit_filter(queryset, unit, prefix=""):
     """Narrow to one org unit's subtree (an extra filter on top of visibility, never a widening)."""

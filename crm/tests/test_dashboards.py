@@ -225,3 +225,30 @@ def test_anonymous_is_sent_to_login(client):
     response = client.get(reverse("dashboards:index"))
     assert response.status_code == 302
     assert reverse("login") in response["Location"]
+
+
+def test_per_unit_sections_show_the_largest_units_and_the_csv_has_all(
+    world, client_for, guangdong_sales_manager, org, monkeypatch
+):
+    """With more units than the page shows, the page lists those with the largest figures and says
+    how many more the CSV holds; the CSV keeps every unit."""
+    world["sz"].quality_score = 80
+    world["sz"].save()
+    for _ in range(2):
+        CustomerFactory(owner=world["sz"].owner, org_unit=org["GD-SZ"])
+    monkeypatch.setattr(dashboards, "SHOWN_UNIT_ROWS", 1)
+    client = client_for(guangdong_sales_manager)
+    response = client.get(reverse("dashboards:index"))
+    quality = next(s for s in response.context["sections"] if s.key == "quality")
+    assert len(quality.rows) == 2
+    assert [row[0] for row in quality.shown_rows] == [org["GD-SZ"].name]  # the unit with more customers
+    assert quality.more_rows == 1
+    assert 'data-testid="more-quality"' in response.content.decode()
+    csv = client.get(reverse("dashboards:index"), {"section": "quality", "format": "csv"}).content.decode()
+    assert org["GD-SZ"].name in csv and org["GD-GZ"].name in csv
+
+
+def test_sections_other_than_per_unit_are_shown_whole():
+    section = dashboards.Section("receivables", "R", ["a", "b"], [[f"P{i}", i] for i in range(60)])
+    rows, chart, more = section.shown(limit=25)
+    assert rows == section.rows and more == 0
