@@ -1,0 +1,103 @@
+"""The 360 sections' table rows rendered in Python (interactions/templatetags/interactions_360.py).
+
+Each tag replaces a `{% for %}` loop of a section template; it must write exactly what that loop
+wrote, for every branch of the loop (overdue, major, closed, paid, won, lost, no owner, no amount)
+and with user-typed text escaped. The loops as they were are kept here to compare against.
+"""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.template import Context, Engine
+from django.template.backends.django import get_installed_libraries
+from django.utils import timezone, translation
+
+from customers.tests.factories import CustomerFactory
+from interactions.selectors import _SECTION_LISTS, _section_lists, customer_timeline
+from interactions.tests.factories import (
+    ActivityFactory,
+    ContractFactory,
+    OpportunityFactory,
+    OrderFactory,
+    PaymentFactory,
+    ServiceCaseFactory,
+)
+
+OLD_LOOPS = {
+    "entry": '{% for entry in timeline.object_list %}\n          <tr data-kind="{{ entry.kind }}">\n            <td class="nowrap muted"><time datetime="{{ entry.date|date:\'c\' }}">{{ entry.date|date:"Y-m-d H:i" }}</time></td>\n            <td class="nowrap">{{ entry.kind_label|capfirst }}{% if entry.subkind %} · {{ entry.subkind }}{% endif %}</td>\n            <td>\n              {% if entry.url %}<a href="{{ entry.url }}">{{ entry.title }}</a>{% else %}<strong>{{ entry.title }}</strong>{% endif %}\n              {% if entry.summary %}<div class="small muted">{{ entry.summary|truncatechars:160 }}</div>{% endif %}\n            </td>\n            <td>{% if entry.status %}<span class="badge">{{ entry.status }}</span>{% endif %}</td>\n            <td class="num nowrap">{% if entry.amount is not None %}{{ entry.amount|floatformat:"2g" }} {{ entry.currency }}{% endif %}</td>\n            <td class="nowrap">{{ entry.actor }}</td>\n          </tr>\n        {% endfor %}',
+    "contract": '{% for contract in section.contracts %}\n            <tr>\n              <td class="nowrap"><a href="{{ contract.get_absolute_url }}">{{ contract.number }}</a></td>\n              <td><span class="badge">{{ contract.get_status_display }}</span></td>\n              <td class="num nowrap">{{ contract.amount|floatformat:"2g" }} {{ contract.currency }}</td>\n              <td class="nowrap">{{ contract.start_on|date:"Y-m-d" }} – {{ contract.end_on|date:"Y-m-d" }}</td>\n            </tr>\n          {% endfor %}',
+    "order": '{% for order in section.orders %}\n            <tr>\n              <td class="nowrap"><a href="{{ order.get_absolute_url }}">{{ order.number }}</a></td>\n              <td><span class="badge">{{ order.get_status_display }}</span></td>\n              <td class="num nowrap">{{ order.amount|floatformat:"2g" }} {{ order.currency }}</td>\n              <td class="nowrap">{{ order.ordered_on|date:"Y-m-d" }}</td>\n            </tr>\n          {% endfor %}',
+    "case": '{% for case in section.cases %}\n            <tr>\n              <td><a href="{{ case.get_absolute_url }}">{{ case.number }}</a> {{ case.subject }}</td>\n              <td class="nowrap">{{ case.get_type_display }}{% if case.severity == \'major\' %} <span class="badge badge--warning">{{ case.get_severity_display }}</span>{% endif %}</td>\n              <td class="nowrap"><span class="badge{% if case.status == \'closed\' %} badge--success{% endif %}">{{ case.get_status_display }}</span></td>\n              <td class="nowrap">{% if case.status != \'closed\' and case.due_at < section.now %}<span class="badge badge--danger">{% translate "Overdue" %}</span> {% endif %}{{ case.due_at|date:"Y-m-d H:i" }}</td>\n            </tr>\n          {% endfor %}',
+    "opp": '{% for opp in section.opportunities %}\n            <tr>\n              <td><a href="{{ opp.get_absolute_url }}">{{ opp.name }}</a></td>\n              <td><span class="badge{% if opp.stage == \'won\' %} badge--success{% elif opp.stage == \'lost\' %} badge--danger{% endif %}">{{ opp.get_stage_display }}</span></td>\n              <td class="num nowrap">{{ opp.amount|floatformat:"2g" }} {{ opp.currency }}</td>\n              <td class="nowrap">{{ opp.expected_close_on|date:"Y-m-d"|default:"—" }}</td>\n              <td class="nowrap">{{ opp.owner.get_full_name|default:opp.owner.username }}</td>\n            </tr>\n          {% endfor %}',
+    "activity": '{% for activity in section.followups %}\n            <tr>\n              <td class="nowrap">{% if activity.follow_up_on < section.today %}<span class="badge badge--danger">{% translate "Overdue" %}</span> {% endif %}{{ activity.follow_up_on|date:"Y-m-d" }}</td>\n              <td>{{ activity.subject }}</td>\n              <td class="nowrap">{{ activity.user.get_full_name|default:activity.user.username }}</td>\n            </tr>\n          {% endfor %}',
+    "payment": '{% for payment in section.payments %}\n            <tr>\n              <td class="nowrap"><a href="{{ payment.get_absolute_url }}">{{ payment.number }}</a></td>\n              <td class="nowrap">{{ payment.contract.number }}</td>\n              <td class="num nowrap">{{ payment.amount|floatformat:"2g" }} {{ payment.currency }}</td>\n              <td class="nowrap">{{ payment.due_on|date:"Y-m-d" }}</td>\n              <td class="nowrap">{% if payment.status == \'open\' and payment.due_on < section.today %}<span class="badge badge--danger">{% translate "Overdue" %}</span>{% else %}<span class="badge{% if payment.status == \'paid\' %} badge--success{% endif %}">{{ payment.get_status_display }}</span>{% endif %}</td>\n            </tr>\n          {% endfor %}',
+}
+
+NASTY = "A&B <script>alert(\"x\")</script> 'q'"
+TAGS = {
+    "entry": ("timeline_rows timeline.object_list", "timeline"),
+    "contract": ("contract_rows section.contracts", "contracts"),
+    "order": ("order_rows section.orders", "orders"),
+    "case": ("case_rows section.cases section.now", "cases"),
+    "opp": ("opportunity_rows section.opportunities", "opportunities"),
+    "activity": ("followup_rows section.followups section.today", "followups"),
+    "payment": ("payment_rows section.payments section.today", "payments"),
+}
+
+
+@pytest.fixture
+def customer_with_everything(shenzhen_sales_rep):
+    customer = CustomerFactory(owner=shenzhen_sales_rep)
+    today = timezone.localdate()
+    ActivityFactory(customer=customer, subject=NASTY, follow_up_on=today - timedelta(days=2), notes=NASTY * 10)
+    ActivityFactory(customer=customer, follow_up_on=today, user=None)
+    OpportunityFactory(customer=customer, name=NASTY, stage="won", expected_close_on=today)
+    OpportunityFactory(customer=customer, stage="lost", owner=None, amount=Decimal("1234567.5"))
+    OpportunityFactory(customer=customer)
+    contract = ContractFactory(quote__opportunity__customer=customer, amount=Decimal("0.00"), status="completed")
+    OrderFactory(contract=contract, status="shipped")
+    PaymentFactory(contract=contract, due_on=today - timedelta(days=1))
+    PaymentFactory(contract=contract, status="paid", due_on=today - timedelta(days=1))
+    PaymentFactory(contract=contract, status="cancelled")
+    ServiceCaseFactory(customer=customer, subject=NASTY, severity="major", due_at=timezone.now() - timedelta(hours=1))
+    ServiceCaseFactory(customer=customer, status="closed", due_at=timezone.now() - timedelta(hours=1))
+    ServiceCaseFactory(customer=customer)
+    return customer
+
+
+@pytest.mark.parametrize("language", ["zh-hans", "en"])
+def test_each_row_tag_writes_what_its_template_loop_wrote(customer_with_everything, shenzhen_sales_rep, language):
+    customer = customer_with_everything
+    lists = _section_lists(customer.pk, list(_SECTION_LISTS))
+    # The loops could not render a follow-up or opportunity without its user (`default:` with a
+    # missing variable raises); the tags leave the cell empty (checked below).
+    orphan_opportunities = [o for o in lists["opportunities"] if o.owner_id is None]
+    orphan_followups = [a for a in lists["followups"] if a.user_id is None]
+    assert len(orphan_opportunities) == len(orphan_followups) == 1
+    lists["opportunities"] = [o for o in lists["opportunities"] if o.owner_id]
+    lists["followups"] = [o for o in lists["followups"] if o.user_id]
+    section = {**lists, "now": timezone.now(), "today": timezone.localdate()}
+    timeline = customer_timeline(customer=customer, user=shenzhen_sales_rep, per_page=50)
+    context = {"section": section, "timeline": timeline}
+    # As in production: a missing value (an opportunity without owner) renders as "" (the test
+    # settings make the site's engine raise instead).
+    engine = Engine(libraries=get_installed_libraries())
+    with translation.override(language):
+        for var, (tag, name) in TAGS.items():
+            rows = timeline.object_list if name == "timeline" else section[name]
+            assert rows, name
+            old = engine.from_string("{% load i18n %}" + OLD_LOOPS[var]).render(Context(context))
+            new = engine.from_string("{% load interactions_360 %}{% " + tag + " %}").render(Context(context))
+            assert new == old, name
+            assert "<script>" not in new
+    html = engine.from_string("{% load interactions_360 %}{% timeline_rows timeline.object_list %}").render(
+        Context(context)
+    )
+    assert "A&amp;B &lt;script&gt;" in html
+    orphan_rows = engine.from_string(
+        "{% load interactions_360 %}{% opportunity_rows opportunities %}{% followup_rows followups today %}"
+    ).render(
+        Context({"opportunities": orphan_opportunities, "followups": orphan_followups, "today": timezone.localdate()})
+    )
+    assert orphan_rows.count('<td class="nowrap"></td>') == 2
