@@ -296,6 +296,42 @@ def summary_source(user, unit=None, *, now: datetime | None = None) -> SummarySo
     return SummarySource(run=run, unit_ids=unit_ids)
 
 
+def scope_customer_totals(user, *, now: datetime | None = None) -> tuple[dict, datetime] | None:
+    """({"n": active customers, "extra": those without an owner}, as of) for the viewer's whole scope.
+
+    The summary's rows of the scope's units, plus, counted live, the customers the viewer owns or
+    holds a share of outside those units (usually a handful; one query on the owner and share
+    indexes). So a manager with one share outside the province gets the summary too (it was a live
+    count of ~90,000 customers on every workbench view). None: no fresh run, or an owner-only scope
+    (its live count is cheap).
+    """
+    from customers.models import Customer
+    from sharing.principal import ActionScope, get_principal, visibility_q
+
+    principal = get_principal(user)
+    if not principal.is_authenticated:
+        return None
+    scope = principal.scope("view")
+    if not scope.sees_all and not scope.unit_ids:
+        return None
+    run = latest_run(now)
+    if run is None:
+        return None
+    unit_ids = None if scope.sees_all else frozenset(scope.unit_ids)
+    totals = SummarySource(run=run, unit_ids=unit_ids).totals("customers")
+    figures = {"n": totals["n"] or 0, "extra": totals["extra"] or 0}
+    if unit_ids is not None:
+        own_and_shared = visibility_q(dataclasses.replace(principal, scopes={"view": ActionScope()}), "view")
+        outside = (
+            Customer.objects.active()
+            .filter(own_and_shared)
+            .exclude(org_unit_id__in=sorted(unit_ids))
+            .aggregate(n=Count("id"), extra=Count("id", filter=Q(owner__isnull=True)))
+        )
+        figures = {key: figures[key] + (outside[key] or 0) for key in figures}
+    return figures, run.as_of
+
+
 __all__ = [
     "FUNNEL_PERIODS",
     "SILENT_PERIODS",

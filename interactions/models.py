@@ -510,6 +510,9 @@ class ServiceCase(models.Model):
         indexes = [
             models.Index(fields=["customer", "-received_at"], name="case_customer_at"),
             models.Index(fields=["status", "due_at"], name="case_status_due"),
+            # Open cases by due date (the workbench's list and badges walk it and stop early;
+            # "status <> closed" cannot use case_status_due).
+            models.Index(fields=["due_at"], condition=~Q(status="closed"), name="case_open_due"),
         ]
         constraints = [
             models.CheckConstraint(

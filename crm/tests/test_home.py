@@ -67,6 +67,39 @@ def test_scope_figures_come_from_a_fresh_summary_and_equal_the_live_ones(
     assert client_for(shenzhen_sales_rep).get(reverse("home")).context["figures_as_of"] is None
 
 
+def test_a_manager_with_shares_outside_the_province_gets_summary_plus_live_outside(
+    client_for, guangdong_sales_manager, shenzhen_sales_rep, beijing_sales_rep, beijing_sales_manager
+):
+    """Shares outside the scope's units no longer make the whole figure live: the units come from
+    the summary, the customers owned or shared outside them are counted live, and the sum equals
+    the live count."""
+    from crm.summaries import summaries_refresh
+    from sharing.services import share_grant
+
+    CustomerFactory.create_batch(2, owner=shenzhen_sales_rep)
+    shared = CustomerFactory(owner=beijing_sales_rep)
+    ownerless = CustomerFactory(owner=None, org_unit=beijing_sales_rep.membership.unit)
+    CustomerFactory(owner=beijing_sales_rep)  # not shared: never counted
+    for customer in (shared, ownerless):
+        share_grant(customer=customer, action="view", user=guangdong_sales_manager, granted_by=beijing_sales_manager)
+    live = client_for(guangdong_sales_manager).get(reverse("home")).context
+    assert live["figures_as_of"] is None
+    assert live["unit_figures"] == {"customers": 4, "without_owner": 1}
+
+    summaries_refresh()
+    after = client_for(guangdong_sales_manager).get(reverse("home")).context
+    assert after["figures_as_of"] is not None
+    assert after["unit_figures"] == live["unit_figures"]
+    # Shares are live: a new one counts at once, before the next refresh.
+    share_grant(
+        customer=CustomerFactory(owner=beijing_sales_rep),
+        action="view",
+        user=guangdong_sales_manager,
+        granted_by=beijing_sales_manager,
+    )
+    assert client_for(guangdong_sales_manager).get(reverse("home")).context["unit_figures"]["customers"] == 5
+
+
 def test_case_badges_are_counted_up_to_a_cap(client_for, service_agent, shenzhen_sales_rep, monkeypatch):
     from crm import selectors
 
