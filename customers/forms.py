@@ -751,6 +751,10 @@ class CustomerFilterForm(forms.Form):
             *((pk, name) for pk, name, _username, _unit in user_option_rows(owners)),
         ]
         self.fields["org_unit"].queryset = units
+        self.fields["org_unit"].widget.choices = [
+            ("", self.fields["org_unit"].empty_label),
+            *units.values_list("pk", "name"),
+        ]
         # Roles and tags as plain (pk, label) rows too: a ModelChoiceIterator would read them through
         # a server-side cursor (DECLARE, FETCH, CLOSE: three round trips each, on every list page).
         self.fields["role"].widget.choices = [
