@@ -394,3 +394,71 @@ def test_a_big_run_re_plans_only_while_it_grows_the_customer_table_by_a_tenth(
     job = run_import(data_steward, csv_bytes(HEADERS_ZH, good_rows(24)), chunk_size=2)
     assert_all_accounted(job)
     assert len(calls) == analyses
+
+
+def test_rows_the_models_own_validation_refuses_are_rejected_with_its_message(data_steward):
+    """The row checks pass these, the model fields do not: a website that outgrows its column once
+    'http://' is added, a name whose normalised (case-folded) form outgrows its column. The run
+    validates exactly the fields it fills, so these still come back as rejected rows with Django's
+    message, and the good row between them is kept."""
+    long_site = ".".join(["a" * 63] * 3) + ".com"  # 195 characters; 202 with http://
+    wide_name = "ß" * 120  # 120 characters; 'ss' * 120 once case-folded
+    rows = [
+        ["官网过长有限公司", "公司", long_site],
+        ["正常科技有限公司", "公司", "www.example.com"],
+        [wide_name, "公司", ""],
+    ]
+    job = run_import(data_steward, csv_bytes(["名称", "类型", "网站"], rows))
+    assert_all_accounted(job)
+    assert (job.created_count, job.rejected_count) == (1, 2)
+    reasons = dict(ImportRow.objects.filter(job=job, outcome="rejected").values_list("row_number", "reason"))
+    assert reasons == {
+        2: "Ensure this value has at most 200 characters (it has 202).",
+        4: "Ensure this value has at most 200 characters (it has 240).",
+    }
+    assert Customer.objects.get(name="正常科技有限公司").company.website == "http://www.example.com"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "13800138000",
+        "138 0013 8000",
+        "+86-139-1234-5678",
+        "0086 13912345678",
+        "8613912345678",
+        "(010) 6552 9988",
+        "0755-86123456",
+        "010-65529988-8021",
+        "0755 8612 3456 转 12",
+        "17912345678",
+        "12012345678",
+        "10012345678",
+        "16100000000",
+        "17405123456",
+        "17406123456",
+        "+1 650 253 0000",
+        "+44 20 7946 0958",
+        "+852 2123 4567",
+        "+86 010 65529988",
+        "400 810 8888",
+        "95588",
+        "12345",
+        "０７５５－８６１２３４５６",
+    ],
+)
+def test_contact_validate_accepts_exactly_the_phones_dedup_calls_valid(value):
+    """contact_validate checks validity on the normalised number (built directly for +86): the
+    answer must stay dedup.normalize.is_valid_phone's."""
+    from django.core.exceptions import ValidationError
+
+    from customers.services import contact_validate
+    from dedup.normalize import is_valid_phone
+
+    for kind in ("mobile", "landline"):
+        try:
+            contact_validate(kind, value)
+            accepted = True
+        except ValidationError:
+            accepted = False
+        assert accepted == is_valid_phone(value), (kind, value)
