@@ -101,3 +101,35 @@ def test_each_row_tag_writes_what_its_template_loop_wrote(customer_with_everythi
         Context({"opportunities": orphan_opportunities, "followups": orphan_followups, "today": timezone.localdate()})
     )
     assert orphan_rows.count('<td class="nowrap"></td>') == 2
+
+
+def test_the_blank_activity_form_is_rendered_once_but_posts_for_each_customer_with_its_token(shenzhen_sales_rep):
+    """The 360 page's "add activity" form comes from a per-process rendering with placeholders for
+    the customer's id and the CSRF token: both must be this page's, and a post with them is accepted."""
+    import re
+
+    from django.test import Client
+    from django.urls import reverse
+
+    from interactions.models import Activity
+
+    first, second = CustomerFactory(owner=shenzhen_sales_rep), CustomerFactory(owner=shenzhen_sales_rep)
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(shenzhen_sales_rep)
+    for customer in (first, second, first):
+        html = client.get(reverse("customers:detail", args=[customer.pk])).content.decode()
+        form = re.search(r'<form method="post" action="([^"]+)"[^>]*data-testid="activity-form".*?</form>', html, re.S)
+        assert form is not None
+        assert form.group(1) == reverse("interactions:activity_create", args=[customer.pk])
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.group(0)).group(1)
+        assert "placeholder" not in token
+        response = client.post(
+            form.group(1), {"csrfmiddlewaretoken": token, "kind": "call", "subject": f"表单 {customer.pk}"}
+        )
+        assert response.status_code == 302
+        assert Activity.objects.filter(customer=customer, subject=f"表单 {customer.pk}").exists()
+    with translation.override("en"):
+        english = client.get(reverse("customers:detail", args=[first.pk]), HTTP_ACCEPT_LANGUAGE="en")
+    assert "Log activity" in english.content.decode()
+    chinese = client.get(reverse("customers:detail", args=[first.pk]), HTTP_ACCEPT_LANGUAGE="zh-hans")
+    assert "Log activity" not in chinese.content.decode()
