@@ -40,12 +40,19 @@ def _slices(ids: list[int], size: int = 5000) -> Iterable[list[int]]:
 def records_load(customer_ids: Iterable[int], *, include_inactive: bool = False) -> dict[int, matching.Record]:
     """Engine records of these customers, by id. Merged and erased customers are left out.
 
-    Three or four queries per 5,000 customers (customers, contact points, company and person
-    profiles). See `records_build` for how the fields are chosen.
+    Four queries per 5,000 customers (customers, contact points, company and person profiles).
+    See `records_build` for how the fields are chosen.
     """
+    ids = sorted(set(customer_ids))
+    if connection.vendor == "postgresql":
+        return _records_load_sql(ids, include_inactive=include_inactive)
+    return _records_load_orm(ids, include_inactive=include_inactive)
+
+
+def _records_load_orm(ids: list[int], *, include_inactive: bool) -> dict[int, matching.Record]:
+    """records_load through the ORM (any database)."""
     from customers.models import ContactPoint, Customer
 
-    ids = sorted(set(customer_ids))
     result: dict[int, matching.Record] = {}
     for chunk in _slices(ids):
         customers = Customer.objects.filter(pk__in_array=chunk)
@@ -63,6 +70,62 @@ def records_load(customer_ids: Iterable[int], *, include_inactive: bool = False)
     return result
 
 
+def _records_load_sql(ids: list[int], *, include_inactive: bool) -> dict[int, matching.Record]:
+    """records_load on PostgreSQL: the same four queries in plain SQL, each slice's ids sent as one
+    array literal, and only the contact kinds a record uses.
+
+    The batch job loads ~4,000 records per chunk; the ORM spent about as much CPU preparing and
+    converting the same id list four times and building the queries (0.12 s per chunk) as the
+    records take to assemble (0.06 s). A single join of customers and profiles was tried and is
+    slower in the database (nested-loop probes per customer instead of one sorted array scan).
+    """
+    from customers.models import CompanyProfile, ContactPoint, Customer, PersonProfile
+
+    customer_sql = f"SELECT id, kind, name, province, city FROM {Customer._meta.db_table} WHERE id = ANY(%s::bigint[])"  # noqa: S608 (table names are ours)
+    if not include_inactive:
+        customer_sql += " AND status <> ALL(%s)"
+    contact_sql = (
+        "SELECT customer_id, kind, value, province, city, postcode "  # noqa: S608
+        f"FROM {ContactPoint._meta.db_table} WHERE customer_id = ANY(%s::bigint[]) AND kind = ANY(%s) "
+        "ORDER BY customer_id, is_primary DESC, id"
+    )
+    company_sql = f"SELECT customer_id, credit_code, registered_address FROM {CompanyProfile._meta.db_table} WHERE customer_id = ANY(%s::bigint[])"  # noqa: S608
+    person_sql = f"SELECT customer_id, id_number, birth_date FROM {PersonProfile._meta.db_table} WHERE customer_id = ANY(%s::bigint[])"  # noqa: S608
+    result: dict[int, matching.Record] = {}
+    with connection.cursor() as cursor:
+        for chunk in _slices(ids):
+            array = _bigint_array(chunk)
+            cursor.execute(customer_sql, [array] if include_inactive else [array, list(INACTIVE_STATUSES)])
+            rows = cursor.fetchall()
+            if not rows:
+                continue
+            companies = [row[0] for row in rows if row[1] == "company"]
+            persons = [row[0] for row in rows if row[1] == "person"]
+            if len(rows) < len(chunk):
+                array = _bigint_array([row[0] for row in rows])
+            cursor.execute(contact_sql, [array, list(_RECORD_CONTACT_KINDS)])
+            contact_rows = cursor.fetchall()
+            company_profiles = person_profiles = {}
+            if companies:
+                cursor.execute(company_sql, [_bigint_array(companies)])
+                company_profiles = {row[0]: row[1:] for row in cursor.fetchall()}
+            if persons:
+                cursor.execute(person_sql, [_bigint_array(persons)])
+                person_profiles = {row[0]: row[1:] for row in cursor.fetchall()}
+            result.update(_records_assemble(rows, contact_rows, company_profiles, person_profiles))
+    return result
+
+
+def _bigint_array(ids: Iterable[int]) -> str:
+    """A PostgreSQL array literal of integer ids (cast with ::bigint[]): one text parameter instead
+    of a list the driver converts element by element."""
+    return "{" + ",".join(str(int(pk)) for pk in ids) + "}"
+
+
+#: The contact kinds a record is built from (WeChat and other kinds are not compared).
+_RECORD_CONTACT_KINDS = (*_PHONE_KINDS, "email", "address")
+
+
 def records_build(rows, contact_rows) -> dict[int, matching.Record]:
     """Records from customer rows (pk, kind, name, province, city) and contact rows (customer_id,
     kind, value, province, city, postcode; primary first). Reads the profiles (one query per kind).
@@ -72,16 +135,6 @@ def records_build(rows, contact_rows) -> dict[int, matching.Record]:
     """
     from customers.models import CompanyProfile, PersonProfile
 
-    phones: dict[int, list[str]] = defaultdict(list)
-    emails: dict[int, list[str]] = defaultdict(list)
-    addresses: dict[int, list[tuple]] = defaultdict(list)
-    for customer_id, kind, value, province, city, postcode in contact_rows:
-        if kind in _PHONE_KINDS:
-            phones[customer_id].append(value)
-        elif kind == "email":
-            emails[customer_id].append(value)
-        elif kind == "address":
-            addresses[customer_id].append((value, province, city, postcode))
     company_ids = [row[0] for row in rows if row[1] == "company"]
     person_ids = [row[0] for row in rows if row[1] == "person"]
     companies = {}
@@ -100,6 +153,22 @@ def records_build(rows, contact_rows) -> dict[int, matching.Record]:
                 "customer_id", "id_number", "birth_date"
             )
         }
+    return _records_assemble(rows, contact_rows, companies, persons)
+
+
+def _records_assemble(rows, contact_rows, companies: Mapping, persons: Mapping) -> dict[int, matching.Record]:
+    """Records from customer rows, contact rows and the profiles by customer id: (credit_code,
+    registered_address) of companies, (id_number, birth_date) of persons."""
+    phones: dict[int, list[str]] = defaultdict(list)
+    emails: dict[int, list[str]] = defaultdict(list)
+    addresses: dict[int, list[tuple]] = defaultdict(list)
+    for customer_id, kind, value, province, city, postcode in contact_rows:
+        if kind in _PHONE_KINDS:
+            phones[customer_id].append(value)
+        elif kind == "email":
+            emails[customer_id].append(value)
+        elif kind == "address":
+            addresses[customer_id].append((value, province, city, postcode))
     result = {}
     for pk, kind, name, province, city in rows:
         address, a_province, a_city, postcode = addresses[pk][0] if addresses[pk] else ("", "", "", "")
