@@ -31,11 +31,20 @@ def _url_maker(viewname: str):
 
 
 def _date(value, fmt: str) -> str:
-    """The `date` filter: datetimes in the current time zone, "" for None."""
+    """The `date` filter: datetimes in the current time zone, "" for None.
+
+    The three formats the rows use are written directly as django.utils.dateformat writes them
+    ("Y" is "%04d", "m d H i" are "%02d", "c" is isoformat()): a third of the rows' cost otherwise."""
     if value in (None, ""):
         return ""
     if hasattr(value, "tzinfo") and timezone.is_aware(value):
         value = timezone.localtime(value)
+    if fmt == "Y-m-d":
+        return f"{value.year:04d}-{value.month:02d}-{value.day:02d}"
+    if fmt == "Y-m-d H:i":
+        return f"{value.year:04d}-{value.month:02d}-{value.day:02d} {value.hour:02d}:{value.minute:02d}"
+    if fmt == "c":
+        return value.isoformat()
     return dateformat.format(value, fmt)
 
 

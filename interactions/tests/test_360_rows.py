@@ -5,7 +5,7 @@ wrote, for every branch of the loop (overdue, major, closed, paid, won, lost, no
 and with user-typed text escaped. The loops as they were are kept here to compare against.
 """
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 from decimal import Decimal
 
 import pytest
@@ -133,3 +133,28 @@ def test_the_blank_activity_form_is_rendered_once_but_posts_for_each_customer_wi
     assert "Log activity" in english.content.decode()
     chinese = client.get(reverse("customers:detail", args=[first.pk]), HTTP_ACCEPT_LANGUAGE="zh-hans")
     assert "Log activity" not in chinese.content.decode()
+
+
+@pytest.mark.parametrize("zone", ["Asia/Shanghai", "UTC", "America/St_Johns"])
+def test_row_dates_are_written_as_the_date_filter_writes_them(zone):
+    from datetime import date, datetime
+
+    from django.template.defaultfilters import date as date_filter
+
+    from interactions.templatetags.interactions_360 import _date
+
+    values = [
+        datetime(2026, 1, 2, 3, 4, 5, 600, tzinfo=UTC),
+        datetime(999, 12, 31, 23, 59, tzinfo=UTC),
+        datetime(2026, 12, 31, 16, 30, tzinfo=UTC),
+        date(2026, 2, 3),
+        date(5, 6, 7),
+    ]
+    with timezone.override(zone):
+        for value in values:
+            local = timezone.localtime(value) if isinstance(value, datetime) else value
+            for fmt in ("Y-m-d", "Y-m-d H:i", "c"):
+                if fmt != "Y-m-d" and not isinstance(value, datetime):
+                    continue
+                assert _date(value, fmt) == date_filter(local, fmt), (value, fmt)
+    assert _date(None, "c") == ""
