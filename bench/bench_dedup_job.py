@@ -7,8 +7,10 @@
 With REDIS_URL the job runs as in production: this script starts `celery -A crm worker -c N` on a
 private queue and hands it one task per chunk; without it the chunks run here, one after another.
 A job still running after --max-seconds is cancelled and the throughput so far is reported
-(`completed: false`). --cleanse runs a cleansing job first (it rebuilds every match key: needed
-when the seeder wrote only phone/email/code keys). The on-entry check is measured through Django
+(`completed: false`). `cpu_s` is the Python CPU of the run (this process and the workers, with
+their start-up; not PostgreSQL's), `cpu_per_chunk_s` that over the chunks done: on a shared
+machine it moves less than the wall time. --cleanse runs a cleansing job first (it rebuilds every
+match key: needed when the seeder wrote only phone/email/code keys). The on-entry check is measured through Django
 (`dedup:check`, the data steward persona, name + phone of random existing customers, typed in
 another format) and as the bare service. Prints JSON lines, e.g.
 {"metric": "dedup_job_seconds", "value": 812.4, "unit": "s", "customers": 1000000, "pairs": 51234, ...}
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import resource
 import signal
 import subprocess
 import sys
@@ -60,6 +63,14 @@ def _stop_workers(process: subprocess.Popen, queue: str) -> None:
         conn.default_channel.queue_delete(queue)
 
 
+def _cpu_seconds() -> float:
+    """CPU (user + system) of this process and of its reaped children: the Celery workers once
+    stopped (their pool processes included), not PostgreSQL's."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def _scope(text: str) -> dict:
     from sharing.models import OrgUnit
 
@@ -77,6 +88,7 @@ def run_job(kind: str, scope: dict, workers: int, max_seconds: float, steward) -
     from dedup.services import dedup_chunk_run, dedup_job_cancel, dedup_job_create, dedup_job_dispatch, dedup_job_start
 
     started = time.perf_counter()
+    cpu_started = _cpu_seconds()
     job = dedup_job_create(created_by=None, kind=kind, start=False, **scope)
     chunk_ids = dedup_job_start(job=job)
     planned = time.perf_counter()
@@ -111,6 +123,7 @@ def run_job(kind: str, scope: dict, workers: int, max_seconds: float, steward) -
     if job.is_active:
         job = dedup_job_cancel(job=job, cancelled_by=steward)
     elapsed = time.perf_counter() - started
+    cpu = _cpu_seconds() - cpu_started
     completed = job.status == "done"
     emit(
         f"{'dedup' if kind == 'dedup' else 'cleanse'}_job_seconds",
@@ -121,6 +134,8 @@ def run_job(kind: str, scope: dict, workers: int, max_seconds: float, steward) -
         chunks=job.chunks_total,
         chunks_done=job.chunks_done,
         planning_s=round(planned - started, 1),
+        cpu_s=round(cpu, 1),
+        cpu_per_chunk_s=round(cpu / job.chunks_done, 3) if job.chunks_done else None,
         mode=mode,
         completed=completed,
         job=job.pk,
