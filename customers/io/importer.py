@@ -282,7 +282,9 @@ def _load_records(ids: Iterable[int]) -> dict[int, tuple[matching.Record, dict]]
 NAME_KEY_KINDS = ("n", "nc", "nb", "nd")
 
 
-def _key_table_members(prepared: dict) -> tuple[dict[int, list[str]], dict[str, list[int]]]:
+def _key_table_members(
+    prepared: dict, keys: dict[int, set[str]] | None = None
+) -> tuple[dict[int, list[str]], dict[str, list[int]]]:
     """Name-key candidates from dedup's match-key table (when that app provides it): company core
     names in pinyin, person names with city or birth date, one-edit typos — what the exact-value
     lookups above cannot find. ({row: keys}, {key: customer ids}); empty when unavailable."""
@@ -291,7 +293,11 @@ def _key_table_members(prepared: dict) -> tuple[dict[int, list[str]], dict[str, 
     except ImportError:
         return {}, {}
     row_keys = {
-        number: [k for k in matching.match_keys(p) if matching.key_kind(k) in NAME_KEY_KINDS and len(k) <= 200]
+        number: [
+            k
+            for k in (keys[number] if keys and number in keys else matching.match_keys(p))
+            if matching.key_kind(k) in NAME_KEY_KINDS and len(k) <= 200
+        ]
         for number, p in prepared.items()
     }
     wanted = {k for keys in row_keys.values() for k in keys}
@@ -302,14 +308,19 @@ def _key_table_members(prepared: dict) -> tuple[dict[int, list[str]], dict[str, 
 
 
 def existing_matches(
-    rows: list[ParsedRow], *, exclude_ids=frozenset(), prepared: dict | None = None
+    rows: list[ParsedRow],
+    *,
+    exclude_ids=frozenset(),
+    prepared: dict | None = None,
+    keys: dict[int, set[str]] | None = None,
 ) -> dict[int, tuple[int, matching.Match, dict]]:
     """{row number: (customer id, match, info)} for valid rows that likely duplicate an existing customer.
 
     Candidates: customers sharing a normalised phone or email, a credit code, an identity number or
     the exact normalised name (indexed equality lookups, a few per chunk, no joins: merged and
     erased customers are dropped when their records load), plus dedup's name keys; scored by the
-    engine; the best at or above matching.LIKELY wins. Looks at every customer, visible or not: the
+    engine; the best at or above matching.LIKELY wins. `keys` ({row: matching.match_keys of its
+    prepared record}) spares computing them again. Looks at every customer, visible or not: the
     preview shows a hidden one only as "exists in unit X".
     """
     if prepared is None:
@@ -344,7 +355,7 @@ def existing_matches(
         :20000
     ]:
         by_value["n:" + name].append(customer_id)
-    row_keys, key_members = _key_table_members(prepared)
+    row_keys, key_members = _key_table_members(prepared, keys)
     for key, ids in key_members.items():
         by_value["k:" + key].extend(ids)
     common = {f"p:{v[2:]}" for v, ids in by_value.items() if v.startswith("v:") and len(ids) > matching.COMMON_KEY_SIZE}
@@ -603,11 +614,12 @@ def _bulk_create(
     job: ImportJob,
     own: dict[int, matching.Record] | None = None,
     prepared: dict[int, matching.Prepared] | None = None,
+    keys: dict[int, set[str]] | None = None,
 ) -> tuple[dict[int, Customer], dict[int, str]]:
     """Create customers for these rows in a handful of queries; ({row: customer}, {row: reason rejected}).
 
     Their dedup match keys are written too (`_index_created`); `own` and `prepared` (the rows'
-    records and their prepared forms, {row: …}) spare normalising a row a second time.
+    records, their prepared forms and match keys, {row: …}) spare normalising a row a second time.
     """
     rejected: dict[int, str] = {}
     built: list[tuple[ParsedRow, Customer, object]] = []
@@ -675,7 +687,7 @@ def _bulk_create(
     copy_rows(ContactPoint, CONTACT_COLUMNS, contacts)
     copy_rows(RoleLink, ["customer_id", "customerrole_id"], role_links)
     copy_rows(TagLink, ["customer_id", "tag_id"], tag_links)
-    _index_created(built, contacts, own or {}, prepared or {})
+    _index_created(built, contacts, own or {}, prepared or {}, keys or {})
     _note_activities(notes, user)
     _audit_created(built, user=user, job=job)
     _assign_unowned([customer for _r, customer, _p in built if customer.owner_id is None], user)
@@ -683,7 +695,11 @@ def _bulk_create(
 
 
 def _index_created(
-    built, contacts: list[tuple], own: dict[int, matching.Record], prepared: dict[int, matching.Prepared]
+    built,
+    contacts: list[tuple],
+    own: dict[int, matching.Record],
+    prepared: dict[int, matching.Prepared],
+    keys: dict[int, set[str]] | None = None,
 ) -> int:
     """Write dedup's match keys of customers just created, in their chunk's transaction.
 
@@ -692,11 +708,12 @@ def _index_created(
     points in its order: primary first, then insertion order = primary key order). When that record
     is the row's own (`ParsedRow.record()`, which the duplicate search already normalised), its
     prepared form is reused — `prepare` is a pure function of the record's fields, and the keys do
-    not depend on the id — else the stored record is normalised here. Returns the rows written.
+    not depend on the id — and so are its match keys when `keys` has them; else the stored record
+    is normalised here. Returns the rows written.
     """
     try:
         from dedup.models import MatchKey
-        from dedup.records import keys_of, records_build
+        from dedup.records import KEY_MAX_LENGTH, keys_of, records_build
     except ImportError:
         return 0
     rows = [(customer.pk, customer.kind, customer.name, customer.province, customer.city) for _r, customer, _p in built]
@@ -704,17 +721,21 @@ def _index_created(
     order = sorted(range(len(contacts)), key=lambda i: (contacts[i][0], not contacts[i][4], i))
     contact_rows = [(cp[0], cp[1], cp[2], cp[5], cp[6], cp[7]) for cp in (contacts[i] for i in order)]
     records = records_build(rows, contact_rows)
-    keys = []
+    index_rows = []
     for row, customer, _profile in built:
         record = records.get(customer.pk)
         if record is None:
             continue
         ready, mine = prepared.get(row.number), own.get(row.number)
         if ready is None or mine is None or dataclasses.replace(record, id=mine.id) != mine:
-            ready = matching.prepare(record)
-        keys.extend((customer.pk, key) for key in sorted(keys_of(ready)))
-    copy_rows(MatchKey, ["customer_id", "key"], keys)
-    return len(keys)
+            row_keys = keys_of(matching.prepare(record))
+        elif keys and row.number in keys:
+            row_keys = {key[:KEY_MAX_LENGTH] for key in keys[row.number]}  # = keys_of(ready)
+        else:
+            row_keys = keys_of(ready)
+        index_rows.extend((customer.pk, key) for key in sorted(row_keys))
+    copy_rows(MatchKey, ["customer_id", "key"], index_rows)
+    return len(index_rows)
 
 
 def _assign_unowned(customers: list[Customer], user) -> None:
@@ -863,7 +884,9 @@ def _outcomes_for_chunk(job: ImportJob, chunk: list[ParsedRow], *, user, created
     # Normalised once: the duplicate search scores them, and the new customers' match keys reuse them.
     own = {row.number: row.record() for row in searched if row.ok}
     prepared = {number: matching.prepare(record) for number, record in own.items()}
-    matches = existing_matches(searched, exclude_ids=created_ids, prepared=prepared)
+    # Their match keys too: the name-key lookup uses them, and the new customers' index rows.
+    keys = {number: matching.match_keys(ready) for number, ready in prepared.items()}
+    matches = existing_matches(searched, exclude_ids=created_ids, prepared=prepared, keys=keys)
     outcomes: dict[int, Outcome] = {}
     to_create: list[ParsedRow] = []
     first_rows = {infile[r.number] for r in chunk if r.number in infile}
@@ -927,7 +950,7 @@ def _outcomes_for_chunk(job: ImportJob, chunk: list[ParsedRow], *, user, created
         else:
             to_create.append(row)
     created, rejected = (
-        _bulk_create(to_create, user=user, job=job, own=own, prepared=prepared) if to_create else ({}, {})
+        _bulk_create(to_create, user=user, job=job, own=own, prepared=prepared, keys=keys) if to_create else ({}, {})
     )
     for row in to_create:
         if row.number in created:
