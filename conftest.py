@@ -123,7 +123,7 @@ def customer_factory(db):
 def _fresh_principal_cache():
     """Cached principals of an earlier test (whose rows were rolled back, and whose user ids the
     next test may reuse on SQLite) must not serve this one: start each test with a new sharing
-    generation (sharing/principal.py, ADR 0013)."""
+    generation (sharing/principal.py, ADR 0014)."""
     from sharing.principal import _bump_generation
 
     _bump_generation()

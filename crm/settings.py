@@ -232,7 +232,7 @@ CACHES = {
 }
 
 # A user's principal (groups, role policies, unit, grants) kept across requests in the shared cache,
-# voided by the sharing signals (sharing/principal.py, ADR 0013). Only with Redis: a per-process
+# voided by the sharing signals (sharing/principal.py, ADR 0014). Only with Redis: a per-process
 # LocMemCache could not be voided across gunicorn workers. 0 turns it off.
 CRM_PRINCIPAL_CACHE_SECONDS = _env_number("CRM_PRINCIPAL_CACHE_SECONDS", 300 if REDIS_URL else 0)
 # Sessions read from Redis and written through to the database (one query less per request); the

@@ -5,7 +5,7 @@ subtree expansion over the few hundred units) and then no more, whatever the pag
 principal is cached on the user object, which lives for one request (or one task).
 
 Across requests it is also kept in the shared cache (Redis) when `CRM_PRINCIPAL_CACHE_SECONDS`
-is set (ADR 0013): every page then saves those queries. Correctness rests on one *sharing
+is set (ADR 0014): every page then saves those queries. Correctness rests on one *sharing
 generation* number in the cache, part of every entry and bumped by the signals of everything a
 principal is built from (group membership, role policies, memberships, unit grants, the org
 tree) both at once and when the transaction commits; an entry of another generation is ignored.
@@ -195,7 +195,7 @@ def get_principal(user) -> Principal:
     return cached
 
 
-# --- the cross-request cache (ADR 0013)
+# --- the cross-request cache (ADR 0014)
 
 GENERATION_KEY = "crm:sharing-generation"
 

@@ -70,7 +70,7 @@ def unread_cache_key(user_id: int) -> str:
 def notification_unread_count(*, user) -> int:
     """Unread in-app notifications of `user` (the header badge, on every page).
 
-    Kept in the shared cache for a minute when the principal cache is on (Redis, ADR 0013) and
+    Kept in the shared cache for a minute when the principal cache is on (Redis, ADR 0014) and
     dropped whenever one of the user's notifications is created, read or deleted
     (sharing.signals.forget_unread_count, notifications_mark_read).
     """

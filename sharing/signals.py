@@ -98,7 +98,7 @@ def shares_touch(*, actor, customer_id: int, detail: dict) -> None:
 
 
 def connect_principal_cache_signals() -> None:
-    """Void cached principals (sharing.principal, ADR 0013) whenever what they are built from changes."""
+    """Void cached principals (sharing.principal, ADR 0014) whenever what they are built from changes."""
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
     from django.db.models.signals import m2m_changed, post_delete

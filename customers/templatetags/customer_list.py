@@ -2,7 +2,7 @@
 
 The list is the page everyone opens most. Rendering its 25 rows through the template engine
 took 12-14 ms of CPU (about a thousand variable lookups, a URL reversal and two date filters per
-row) of a page that must answer in 50 ms (docs/performance.md, ADR 0013). This tag writes the
+row) of a page that must answer in 50 ms (docs/performance.md, ADR 0014). This tag writes the
 same markup with `format_html`, which escapes every value exactly as the template did.
 """
 

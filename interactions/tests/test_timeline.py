@@ -208,7 +208,7 @@ def test_a_role_without_record_kinds_gets_an_empty_timeline_of_its_own_customer(
 
 
 def test_compiled_timeline_gives_the_orm_rows_for_each_customer(administrator, shenzhen_sales_rep):
-    """PostgreSQL reads the timeline through SQL compiled once per set of kinds (ADR 0013); the rows
+    """PostgreSQL reads the timeline through SQL compiled once per set of kinds (ADR 0014); the rows
     must be those of the ORM union, for every customer the compiled SQL is reused for."""
     import pytest
 

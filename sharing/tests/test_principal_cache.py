@@ -1,4 +1,4 @@
-"""The cross-request principal cache (sharing/principal.py, ADR 0013).
+"""The cross-request principal cache (sharing/principal.py, ADR 0014).
 
 Every page reads the principal from the shared cache instead of three queries. A cached
 principal that outlives a revocation would be a leak, so each way a principal can change is

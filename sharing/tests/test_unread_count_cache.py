@@ -1,4 +1,4 @@
-"""The header's unread-notification badge is cached (sharing.selectors, ADR 0013): every way the
+"""The header's unread-notification badge is cached (sharing.selectors, ADR 0014): every way the
 count changes must show on the next page."""
 
 from django.contrib.auth import get_user_model

@@ -93,7 +93,7 @@ class Command(BaseCommand):
         except SeedError as exc:
             raise CommandError(str(exc)) from exc
         # Memberships, groups and grants were written with bulk SQL, which sends no signals: void the
-        # principals cached across requests (sharing/principal.py, ADR 0013).
+        # principals cached across requests (sharing/principal.py, ADR 0014).
         from sharing.principal import sharing_changed
 
         sharing_changed()
