@@ -63,6 +63,27 @@ def _stop_workers(process: subprocess.Popen, queue: str) -> None:
         conn.default_channel.queue_delete(queue)
 
 
+def _worker_peaks_mb(process: subprocess.Popen) -> list[float]:
+    """VmHWM (peak RSS) in MB of the Celery main process and each pool child, read from /proc
+    before they are stopped."""
+    pids = [process.pid]
+    try:
+        with open(f"/proc/{process.pid}/task/{process.pid}/children") as f:
+            pids += [int(pid) for pid in f.read().split()]
+    except OSError:
+        pass
+    peaks = []
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        peaks.append(round(int(line.split()[1]) / 1024, 1))
+        except OSError:
+            continue
+    return peaks
+
+
 def _cpu_seconds() -> float:
     """CPU (user + system) of this process and of its reaped children: the Celery workers once
     stopped (their pool processes included), not PostgreSQL's."""
@@ -118,7 +139,17 @@ def run_job(kind: str, scope: dict, workers: int, max_seconds: float, steward) -
             job.refresh_from_db()
             if job.is_active:
                 dedup_job_cancel(job=job, cancelled_by=steward)
+            peaks = _worker_peaks_mb(process)
             _stop_workers(process, queue)
+        if peaks:
+            emit(
+                "memory.celery_worker_peak_rss",
+                max(peaks),
+                "MB",
+                workers=workers,
+                all_processes=peaks,
+                note="VmHWM of the Celery main process and each pool child after the batch job",
+            )
     job = DedupJob.objects.get(pk=job.pk)
     if job.is_active:
         job = dedup_job_cancel(job=job, cancelled_by=steward)
