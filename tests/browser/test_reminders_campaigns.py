@@ -103,10 +103,16 @@ def test_a_marketing_user_builds_a_target_list_records_attendance_and_sees_conve
     expect(page.get_by_test_id("campaign-excluded")).to_be_visible()
 
     # Attendance and a conversion, row by row (htmx swaps the row in place).
+    # Each save is awaited by its response: the select shows the new value as soon as it is chosen,
+    # so waiting on it let the page reload before the second post had landed (a CI race).
     for customer, status in ((customers[0], "attended"), (customers[1], "converted")):
         row = page.get_by_test_id(f"participant-{customer.number}")
         row.locator("select[name=status]").select_option(status)
-        row.get_by_role("button").click()
+        with page.expect_response(
+            lambda response: "/interactions/participations/" in response.url and response.request.method == "POST"
+        ) as saved:
+            row.get_by_role("button").click()
+        assert saved.value.ok
         expect(page.get_by_test_id(f"participant-{customer.number}").locator("select[name=status]")).to_have_value(
             status
         )
