@@ -137,39 +137,27 @@ def _fill(run: SummaryRun) -> dict[str, int]:
             {"n": "n"},
         )
 
-    # Funnel: opportunities created in the period, per stage (count and amount).
+    # Funnel: opportunities created in the period, per stage; won and lost: those closed in the
+    # period, per stage and reason. Both count and sum the amount, per period.
     for days in FUNNEL_PERIODS:
         start, end = dashboards.Period.last_days(days, today=run.today).datetime_range()
-        rows[f"funnel_{days}"] = _insert_select(
-            run.pk,
-            "funnel",
-            days,
-            _grouped(
-                Opportunity.objects.filter(created_at__gte=start, created_at__lt=end),
-                "customer__org_unit_id",
-                F("stage"),
-            )
-            .annotate(n=Count("id"), amount=Sum("amount"))
-            .order_by(),
-            {"n": "n", "amount": "amount"},
-        )
-
-    # Won and lost: opportunities closed in the period, per stage and reason (count and amount).
-    for days in FUNNEL_PERIODS:
-        start, end = dashboards.Period.last_days(days, today=run.today).datetime_range()
-        rows[f"won_lost_{days}"] = _insert_select(
-            run.pk,
-            "won_lost",
-            days,
-            _grouped(
+        opportunity_metrics = {
+            "funnel": (Opportunity.objects.filter(created_at__gte=start, created_at__lt=end), F("stage")),
+            "won_lost": (
                 Opportunity.objects.filter(stage__in=["won", "lost"], closed_at__gte=start, closed_at__lt=end),
-                "customer__org_unit_id",
                 Concat(F("stage"), Value(dashboards.WON_LOST_SEPARATOR), F("close_reason"), output_field=CharField()),
+            ),
+        }
+        for metric, (opportunities, bucket) in opportunity_metrics.items():
+            rows[f"{metric}_{days}"] = _insert_select(
+                run.pk,
+                metric,
+                days,
+                _grouped(opportunities, "customer__org_unit_id", bucket)
+                .annotate(n=Count("id"), amount=Sum("amount"))
+                .order_by(),
+                {"n": "n", "amount": "amount"},
             )
-            .annotate(n=Count("id"), amount=Sum("amount"))
-            .order_by(),
-            {"n": "n", "amount": "amount"},
-        )
 
     # Activities in the last N days per person, keyed by the customer's unit (the scope) and the person.
     for days in ACTIVITY_PERIODS:
