@@ -48,8 +48,12 @@ class CappedPaginator(Paginator):
 
 def capped_count(queryset, cap: int = DEFAULT_CAP) -> tuple[int, bool]:
     """(count, capped): at most `cap` rows counted, capped=True when more exist (show "cap+")."""
-    seen = queryset.order_by()[: cap + 1].count()
-    return min(seen, cap), seen > cap
+    return cap_count(queryset.order_by()[: cap + 1].count(), cap)
+
+
+def cap_count(count: int, cap: int = DEFAULT_CAP) -> tuple[int, bool]:
+    """An exact (or cap+1-limited) count as `capped_count` answers it: (at most `cap`, was it more)."""
+    return min(count, cap), count > cap
 
 
 def count_label(count: int, capped: bool) -> str:

@@ -3,7 +3,7 @@
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from crm.pagination import capped_count, count_label
+from crm.pagination import cap_count, capped_count, count_label
 from crm.summaries import scope_customer_totals
 from sharing.principal import get_principal
 
@@ -41,8 +41,8 @@ def home_context(user) -> dict:
         # A limited scope: both badges in one pass, since building the visible-customer set is the
         # expensive part of each case query (a province manager's ~90,000 customers).
         badges = cases.order_by().aggregate(open=Count("id"), overdue=Count("id", filter=Q(due_at__lt=timezone.now())))
-        open_cases, open_capped = min(badges["open"], HOME_COUNT_CAP), badges["open"] > HOME_COUNT_CAP
-        overdue_cases, overdue_capped = min(badges["overdue"], HOME_COUNT_CAP), badges["overdue"] > HOME_COUNT_CAP
+        open_cases, open_capped = cap_count(badges["open"], HOME_COUNT_CAP)
+        overdue_cases, overdue_capped = cap_count(badges["overdue"], HOME_COUNT_CAP)
     context = {
         "my_customers": visible.filter(owner=user).select_related("org_unit").order_by("-updated_at")[:10],
         "visible_count": totals["n"] if totals is not None else visible.count(),
