@@ -197,28 +197,23 @@ def get_principal(user) -> Principal:
 
 # --- the cross-request cache (ADR 0014)
 
-GENERATION_KEY = "crm:sharing-generation"
 
-
-def _cache_seconds() -> int:
+def shared_cache_seconds() -> int:
+    """How long per-user figures may live in the shared cache; 0 when it is off (no Redis)."""
     return int(getattr(settings, "CRM_PRINCIPAL_CACHE_SECONDS", 0) or 0)
 
 
-def _entry_key(user_id: int) -> str:
-    # The database name keeps test databases (one per xdist worker) and bench databases apart
-    # when they share one Redis.
-    return f"crm:principal:{connection.settings_dict['NAME']}:{user_id}"
-
-
-def _generation_key() -> str:
-    return f"{GENERATION_KEY}:{connection.settings_dict['NAME']}"
+def shared_cache_key(name: str, *parts) -> str:
+    """A key of the shared cache. The database name keeps test databases (one per xdist worker)
+    and bench databases apart when they share one Redis."""
+    return ":".join(["crm", name, connection.settings_dict["NAME"], *map(str, parts)])
 
 
 def _shared_principal(user) -> Principal:
-    seconds = _cache_seconds()
+    seconds = shared_cache_seconds()
     if seconds <= 0 or not user.is_active or user.is_superuser:
         return build_principal(user)
-    entry_key, generation_key = _entry_key(user.pk), _generation_key()
+    entry_key, generation_key = shared_cache_key("principal", user.pk), shared_cache_key("sharing-generation")
     found = cache.get_many([entry_key, generation_key])
     generation = found.get(generation_key)
     if generation is None:
@@ -240,7 +235,7 @@ def _shared_principal(user) -> Principal:
 
 
 def _bump_generation() -> None:
-    cache.set(_generation_key(), secrets.token_hex(8), timeout=None)
+    cache.set(shared_cache_key("sharing-generation"), secrets.token_hex(8), timeout=None)
 
 
 def sharing_changed(**kwargs) -> None:
@@ -249,7 +244,7 @@ def sharing_changed(**kwargs) -> None:
     Bumped at once (later reads in this transaction, and tests) and again after commit, so a
     principal built concurrently from the old rows cannot be stored under the new generation.
     """
-    if _cache_seconds() <= 0:
+    if shared_cache_seconds() <= 0:
         return
     _bump_generation()
     transaction.on_commit(_bump_generation)

@@ -62,9 +62,9 @@ UNREAD_CACHE_SECONDS = 60
 
 
 def unread_cache_key(user_id: int) -> str:
-    from django.db import connection
+    from sharing.principal import shared_cache_key
 
-    return f"crm:unread:{connection.settings_dict['NAME']}:{user_id}"
+    return shared_cache_key("unread", user_id)
 
 
 def notification_unread_count(*, user) -> int:
@@ -74,12 +74,13 @@ def notification_unread_count(*, user) -> int:
     dropped whenever one of the user's notifications is created, read or deleted
     (sharing.signals.forget_unread_count, notifications_mark_read).
     """
-    from django.conf import settings
     from django.core.cache import cache
+
+    from sharing.principal import shared_cache_seconds
 
     if not getattr(user, "is_authenticated", False):
         return 0
-    if not getattr(settings, "CRM_PRINCIPAL_CACHE_SECONDS", 0):
+    if shared_cache_seconds() <= 0:
         return Notification.objects.filter(user_id=user.pk, is_read=False).count()
     key = unread_cache_key(user.pk)
     count = cache.get(key)
