@@ -317,17 +317,17 @@ def customer_autocomplete(user, text: str, exclude=None):
 # --- relationships
 
 
-def _relationship_querysets(user, customer: Customer):
+def _visible_relationships(user, customer: Customer):
+    """The customer's relationships whose other side the user can see, both directions in one query:
+    the customer's few relationships first (two index scans), then the other side's visibility."""
     principal = get_principal(user)
-    outgoing = Relationship.objects.filter(from_customer=customer).select_related("to_customer")
-    incoming = Relationship.objects.filter(to_customer=customer).select_related("from_customer")
-    q_out = visibility_q(principal, "view", prefix="to_customer__")
-    q_in = visibility_q(principal, "view", prefix="from_customer__")
-    if q_out is not None:
-        outgoing = outgoing.filter(q_out)
-    if q_in is not None:
-        incoming = incoming.filter(q_in)
-    return outgoing, incoming
+    outgoing = Q(from_customer=customer) & (visibility_q(principal, "view", prefix="to_customer__") or Q())
+    incoming = Q(to_customer=customer) & (visibility_q(principal, "view", prefix="from_customer__") or Q())
+    return (
+        Relationship.objects.filter(Q(from_customer=customer) | Q(to_customer=customer))
+        .filter(outgoing | incoming)
+        .select_related("from_customer", "to_customer")
+    )
 
 
 @dataclass
@@ -342,23 +342,13 @@ def customer_relationships(user, customer: Customer) -> list[RelationshipRow]:
 
     A relationship with a customer the user cannot see is left out entirely (its name would leak).
     """
-    principal = get_principal(user)
-    # Both sides in one query: the customer's few relationships first (two index scans), then the
-    # other side's visibility on those rows.
-    outgoing = Q(from_customer=customer) & (visibility_q(principal, "view", prefix="to_customer__") or Q())
-    incoming = Q(to_customer=customer) & (visibility_q(principal, "view", prefix="from_customer__") or Q())
-    relationships = (
-        Relationship.objects.filter(Q(from_customer=customer) | Q(to_customer=customer))
-        .filter(outgoing | incoming)
-        .select_related("from_customer", "to_customer")
-    )
     rows = [
         RelationshipRow(
             rel.label_for(customer.pk),
             rel.to_customer if rel.from_customer_id == customer.pk else rel.from_customer,
             rel,
         )
-        for rel in relationships
+        for rel in _visible_relationships(user, customer)
     ]
     rows.sort(key=lambda row: (row.relationship.kind, row.other.name_normalized))
     return rows
@@ -366,9 +356,7 @@ def customer_relationships(user, customer: Customer) -> list[RelationshipRow]:
 
 def customer_relationships_editable(user, customer: Customer):
     """Relationships the edit form offers to remove: those with a customer the user can see."""
-    outgoing, incoming = _relationship_querysets(user, customer)
-    ids = Q(pk__in=outgoing.values("pk")) | Q(pk__in=incoming.values("pk"))
-    return Relationship.objects.filter(ids).select_related("from_customer", "to_customer").order_by("kind", "pk")
+    return _visible_relationships(user, customer).order_by("kind", "pk")
 
 
 # --- history
