@@ -9,14 +9,12 @@ same markup with `format_html`, which escapes every value exactly as the templat
 from __future__ import annotations
 
 from django import template
-from django.urls import reverse
-from django.utils import dateformat, timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-register = template.Library()
+from crm.rendering import date_text, url_maker
 
-_PK = 987654321  # a placeholder id, replaced per row
+register = template.Library()
 
 
 def _phone_cell(row, hidden_label: str):
@@ -30,17 +28,10 @@ def _phone_cell(row, hidden_label: str):
     return format_html('<span class="hidden-value">{}</span>', hidden_label)
 
 
-def _when(value):
-    if value is None:
-        return "", ""
-    local = timezone.localtime(value) if timezone.is_aware(value) else value
-    return dateformat.format(local, "c"), dateformat.format(local, "Y-m-d H:i")
-
-
 @register.simple_tag
 def customer_table_rows(rows, hidden_label):
     """`<tr>`s of `customers.selectors.CustomerListRow`s (see partials/_customer_results.html)."""
-    url = reverse("customers:detail", args=[_PK])
+    url = url_maker("customers:detail")
     html = []
     for row in rows:
         badges = format_html_join("", '<span class="badge badge--info">{}</span> ', ((n,) for n in row.role_names))
@@ -53,7 +44,6 @@ def customer_table_rows(rows, hidden_label):
             if row.province or row.city
             else ""
         )
-        iso, shown = _when(row.updated_at)
         html.append(
             format_html(
                 '<tr data-customer="{}">'
@@ -69,7 +59,7 @@ def customer_table_rows(rows, hidden_label):
                 "</tr>",
                 row.pk,
                 row.number,
-                url.replace(str(_PK), str(row.pk)),
+                url(row.pk),
                 row.name,
                 row.kind_label,
                 row.status_badge,
@@ -79,8 +69,8 @@ def customer_table_rows(rows, hidden_label):
                 owner,
                 row.unit_label,
                 place,
-                iso,
-                shown,
+                date_text(row.updated_at, "c"),
+                date_text(row.updated_at, "Y-m-d H:i"),
             )
         )
     return mark_safe("\n".join(html))  # noqa: S308 (every part went through format_html)

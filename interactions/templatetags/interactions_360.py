@@ -14,38 +14,14 @@ from types import SimpleNamespace
 
 from django import template
 from django.template.defaultfilters import capfirst, floatformat, truncatechars
-from django.urls import reverse
-from django.utils import dateformat, timezone, translation
+from django.utils import translation
 from django.utils.html import conditional_escape, format_html
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext
 
+from crm.rendering import PLACEHOLDER_PK, date_text, url_maker
+
 register = template.Library()
-
-_PK = 987654321  # a placeholder id, replaced per row
-
-
-def _url_maker(viewname: str):
-    url = reverse(viewname, args=[_PK])
-    return lambda pk: url.replace(str(_PK), str(pk))
-
-
-def _date(value, fmt: str) -> str:
-    """The `date` filter: datetimes in the current time zone, "" for None.
-
-    The three formats the rows use are written directly as django.utils.dateformat writes them
-    ("Y" is "%04d", "m d H i" are "%02d", "c" is isoformat()): a third of the rows' cost otherwise."""
-    if value in (None, ""):
-        return ""
-    if hasattr(value, "tzinfo") and timezone.is_aware(value):
-        value = timezone.localtime(value)
-    if fmt == "Y-m-d":
-        return f"{value.year:04d}-{value.month:02d}-{value.day:02d}"
-    if fmt == "Y-m-d H:i":
-        return f"{value.year:04d}-{value.month:02d}-{value.day:02d} {value.hour:02d}:{value.minute:02d}"
-    if fmt == "c":
-        return value.isoformat()
-    return dateformat.format(value, fmt)
 
 
 def _user_name(user) -> str:
@@ -92,8 +68,8 @@ def timeline_rows(entries):
             format_html(
                 _TIMELINE_ROW,
                 entry.kind,
-                _date(entry.date, "c"),
-                _date(entry.date, "Y-m-d H:i"),
+                date_text(entry.date, "c"),
+                date_text(entry.date, "Y-m-d H:i"),
                 capfirst(entry.kind_label),
                 format_html(" · {}", entry.subkind) if entry.subkind else "",
                 title,
@@ -122,7 +98,7 @@ def followup_rows(followups, today):
                 '\n              <td class="nowrap">{}</td>'
                 "\n            </tr>\n          ",
                 format_html('<span class="badge badge--danger">{}</span> ', overdue) if late else "",
-                _date(activity.follow_up_on, "Y-m-d"),
+                date_text(activity.follow_up_on, "Y-m-d"),
                 activity.subject,
                 _user_name(activity.user),
             )
@@ -132,7 +108,7 @@ def followup_rows(followups, today):
 
 @register.simple_tag
 def opportunity_rows(opportunities):
-    url = _url_maker("interactions:opportunity_detail")
+    url = url_maker("interactions:opportunity_detail")
     badges = {"won": " badge--success", "lost": " badge--danger"}
     html = []
     for opp in opportunities:
@@ -151,7 +127,7 @@ def opportunity_rows(opportunities):
                 opp.get_stage_display(),
                 _amount(opp.amount),
                 opp.currency,
-                _date(opp.expected_close_on, "Y-m-d") or "—",
+                date_text(opp.expected_close_on, "Y-m-d") or "—",
                 _user_name(opp.owner),
             )
         )
@@ -160,7 +136,7 @@ def opportunity_rows(opportunities):
 
 @register.simple_tag
 def contract_rows(contracts):
-    url = _url_maker("interactions:contract_detail")
+    url = url_maker("interactions:contract_detail")
     html = []
     for contract in contracts:
         html.append(
@@ -176,8 +152,8 @@ def contract_rows(contracts):
                 contract.get_status_display(),
                 _amount(contract.amount),
                 contract.currency,
-                _date(contract.start_on, "Y-m-d"),
-                _date(contract.end_on, "Y-m-d"),
+                date_text(contract.start_on, "Y-m-d"),
+                date_text(contract.end_on, "Y-m-d"),
             )
         )
     return _rows(html)
@@ -185,7 +161,7 @@ def contract_rows(contracts):
 
 @register.simple_tag
 def order_rows(orders):
-    url = _url_maker("interactions:order_detail")
+    url = url_maker("interactions:order_detail")
     html = []
     for order in orders:
         html.append(
@@ -201,7 +177,7 @@ def order_rows(orders):
                 order.get_status_display(),
                 _amount(order.amount),
                 order.currency,
-                _date(order.ordered_on, "Y-m-d"),
+                date_text(order.ordered_on, "Y-m-d"),
             )
         )
     return _rows(html)
@@ -209,7 +185,7 @@ def order_rows(orders):
 
 @register.simple_tag
 def case_rows(cases, now):
-    url = _url_maker("interactions:case_detail")
+    url = url_maker("interactions:case_detail")
     overdue = gettext("Overdue")
     html = []
     for case in cases:
@@ -232,7 +208,7 @@ def case_rows(cases, now):
                 " badge--success" if case.status == "closed" else "",
                 case.get_status_display(),
                 format_html('<span class="badge badge--danger">{}</span> ', overdue) if late else "",
-                _date(case.due_at, "Y-m-d H:i"),
+                date_text(case.due_at, "Y-m-d H:i"),
             )
         )
     return _rows(html)
@@ -240,7 +216,7 @@ def case_rows(cases, now):
 
 @register.simple_tag
 def payment_rows(payments, today):
-    url = _url_maker("interactions:payment_detail")
+    url = url_maker("interactions:payment_detail")
     overdue = gettext("Overdue")
     html = []
     for payment in payments:
@@ -266,7 +242,7 @@ def payment_rows(payments, today):
                 payment.contract.number if payment.contract is not None else "",
                 _amount(payment.amount),
                 payment.currency,
-                _date(payment.due_on, "Y-m-d"),
+                date_text(payment.due_on, "Y-m-d"),
                 status,
             )
         )
@@ -297,12 +273,12 @@ def activity_form(context, form, customer):
     has_csrf = "csrf_token" in context
     key = (translation.get_language(), type(form), form.auto_id, has_csrf)
     if key not in _BLANK_FORMS:
-        extra = {"activity_form": form, "customer": SimpleNamespace(pk=_PK)}
+        extra = {"activity_form": form, "customer": SimpleNamespace(pk=PLACEHOLDER_PK)}
         if has_csrf:
             extra["csrf_token"] = _CSRF_PLACEHOLDER
         with context.push(**extra):
             _BLANK_FORMS[key] = template.render(context)
-    html = _BLANK_FORMS[key].replace(f"/{_PK}/", f"/{customer.pk}/")
+    html = _BLANK_FORMS[key].replace(f"/{PLACEHOLDER_PK}/", f"/{customer.pk}/")
     if has_csrf:
         html = html.replace(_CSRF_PLACEHOLDER, conditional_escape(str(context["csrf_token"])))
     return mark_safe(html)  # noqa: S308 (rendered by the template engine; the token is escaped)

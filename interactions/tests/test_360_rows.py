@@ -141,7 +141,7 @@ def test_row_dates_are_written_as_the_date_filter_writes_them(zone):
 
     from django.template.defaultfilters import date as date_filter
 
-    from interactions.templatetags.interactions_360 import _date
+    from crm.rendering import date_text as _date
 
     values = [
         datetime(2026, 1, 2, 3, 4, 5, 600, tzinfo=UTC),
