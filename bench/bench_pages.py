@@ -220,6 +220,10 @@ def main(argv=None) -> int:
     parser.add_argument("--time-limit", type=float, help="stop after this many seconds (default 600, quick 45)")
     parser.add_argument("--personas", help="comma-separated persona labels (default: all)")
     parser.add_argument("--no-writes", action="store_true", help="skip the write measurement")
+    parser.add_argument(
+        "--pages", help="comma-separated page metrics to measure, e.g. customers_list,detail_360 (default: all)"
+    )
+    parser.add_argument("--no-orm", action="store_true", help="skip the orm_ measurements of visible_to alone")
     args = parser.parse_args(argv)
     repeat = args.repeat or (4 if args.quick else 30)
     warmup = 1 if args.quick else 3
@@ -259,8 +263,12 @@ def main(argv=None) -> int:
             continue
         client = Client(raise_request_exception=False)
         client.force_login(user)
-        measure_orm(persona, user, repeat, deadline)
+        if not args.no_orm:
+            measure_orm(persona, user, repeat, deadline)
         pages = pages_for(persona, user, sample, timeline_id)
+        if args.pages:
+            chosen = set(args.pages.split(","))
+            pages = [page for page in pages if page["metric"] in chosen]
         if not url_or_none("customers:list"):
             note("customers:list does not resolve yet: only the orm_ metrics stand for the list page")
         for page in pages:
