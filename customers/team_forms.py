@@ -7,6 +7,7 @@ from datetime import datetime, time
 from django import forms
 from django.contrib.auth import get_user_model
 from django.utils import timezone
+from django.utils.choices import BaseChoiceIterator
 from django.utils.translation import gettext_lazy as _
 
 from crm.widgets import FastSelect, user_option_rows
@@ -36,8 +37,13 @@ def _user_label(name: str, username: str, unit_name: str) -> str:
     return f"{name} ({username}{' · ' + unit_name if unit_name else ''})"
 
 
-class _UserOptions:
-    """Lazy (value, label) options of a user queryset, read with one values_list query when rendered."""
+class _UserOptions(BaseChoiceIterator):
+    """Lazy (value, label) options of a user queryset, read with one values_list query when rendered.
+
+    A BaseChoiceIterator, so that the widget keeps it as it is: any other iterable is read twice by
+    `normalize_choices` when it is assigned (to check its items, then to list them) — two queries of
+    up to 2,000 users in the form's `__init__`, even when the form is never rendered.
+    """
 
     def __init__(self, queryset, empty_label):
         self.queryset, self.empty_label = queryset, empty_label

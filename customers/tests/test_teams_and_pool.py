@@ -460,3 +460,19 @@ def test_the_team_forms_fast_options_match_the_fields_labels(org, shenzhen_sales
     assert "&lt;小李&gt;" in html and "<小李>" not in html
     assert PoolAssignForm({"to_user": shenzhen_sales_rep.pk}, users=users).is_valid()
     assert not PoolAssignForm({"to_user": 987654}, users=users).is_valid()
+
+
+def test_the_team_forms_person_options_are_read_once_when_rendered(
+    org, shenzhen_sales_rep, guangzhou_sales_rep, roles, django_assert_num_queries
+):
+    """The 360 page builds the team form for every manager's view: building it reads no users, and
+    rendering the picker reads them in one query (it read all 2,000 twice in `__init__` before)."""
+    from customers.team_forms import TeamMemberForm
+
+    customer = CustomerFactory(owner=shenzhen_sales_rep)
+    with django_assert_num_queries(0):
+        form = TeamMemberForm(customer=customer)
+    with django_assert_num_queries(1):
+        html = str(form["user"])
+    assert f'value="{guangzhou_sales_rep.pk}"' in html
+    assert f'value="{shenzhen_sales_rep.pk}"' not in html  # the owner is not a candidate
