@@ -21,7 +21,7 @@ from django.db.models import Case, Count, F, Q, Sum, Value, When
 from django.db.models.base import DEFERRED
 from django.db.models.functions import Coalesce, Concat, NullIf, Substr, Trim
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
 from customers.team_models import CustomerMove
@@ -377,24 +377,48 @@ def _entry_url(kind: str, pk: int) -> str | None:
     return reverse(f"interactions:{kind}_detail", args=[pk])
 
 
+def _choice_labels(choices) -> dict:
+    return {value: str(label) for value, label in choices.choices}
+
+
+_TIMELINE_LABELS: dict[str, tuple[dict, dict, dict]] = {}
+
+
+def _timeline_labels() -> tuple[dict, dict, dict]:
+    """Per kind: status labels, subkind labels and the kind's name, in the active language.
+
+    Built once per process and language; per row, `dict(choices)` and the lazy labels' translation
+    lookups cost more than the rest of the row."""
+    language = translation.get_language()
+    if language not in _TIMELINE_LABELS:
+        statuses, subkinds, names = {}, {}, {}
+        subkind_choices = {
+            "activity": Activity.Kind,
+            "service_case": ServiceCase.Type,
+            "account": CustomerMove.Kind,
+            "campaign": Campaign.Kind,
+        }
+        for kind, model in TIMELINE_MODELS.items():
+            choices = getattr(model, "Status", None) or getattr(model, "Stage", None)
+            statuses[kind] = _choice_labels(choices) if choices is not None else None
+            subkinds[kind] = _choice_labels(subkind_choices[kind]) if kind in subkind_choices else None
+            names[kind] = str(model._meta.verbose_name)
+        _TIMELINE_LABELS[language] = (statuses, subkinds, names)
+    return _TIMELINE_LABELS[language]
+
+
 def _status_label(kind: str, code: str) -> str:
-    model = TIMELINE_MODELS[kind]
-    choices = getattr(model, "Status", None) or getattr(model, "Stage", None)
-    if choices is None or not code:
+    labels = _timeline_labels()[0][kind]
+    if labels is None or not code:
         return ""
-    return str(dict(choices.choices).get(code, code))
+    return str(labels.get(code, code))
 
 
 def _subkind_label(kind: str, code: str) -> str:
-    if kind == "activity":
-        return str(dict(Activity.Kind.choices).get(code, code))
-    if kind == "service_case":
-        return str(dict(ServiceCase.Type.choices).get(code, code))
-    if kind == "account":
-        return str(dict(CustomerMove.Kind.choices).get(code, code))
-    if kind == "campaign":
-        return str(dict(Campaign.Kind.choices).get(code, code))
-    return ""
+    labels = _timeline_labels()[1][kind]
+    if labels is None:
+        return ""
+    return str(labels.get(code, code))
 
 
 _COMPILED_TIMELINE_PAGES: dict[tuple[str, ...], tuple[str, tuple]] = {}
@@ -492,7 +516,7 @@ def customer_timeline(*, customer, user, kinds=None, page=1, per_page: int = 20)
             summary=row["t_summary"] or "",
             status=_status_label(row["t_kind"], row["t_status"]),
             url=_entry_url(row["t_kind"], row["t_pk"]),
-            kind_label=str(TIMELINE_MODELS[row["t_kind"]]._meta.verbose_name),
+            kind_label=_timeline_labels()[2][row["t_kind"]],
             subkind=_subkind_label(row["t_kind"], row["t_subkind"]),
             amount=row["t_amount"],
             currency=row["t_currency"] or "",

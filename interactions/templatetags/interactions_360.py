@@ -35,6 +35,25 @@ def _amount(value) -> str:
     return floatformat(value, "2g")
 
 
+_DISPLAY: dict[tuple[str, str, str], dict] = {}
+
+
+def _display(obj, name: str) -> str:
+    """`obj.get_<name>_display()`, from a table of the field's labels per language.
+
+    Django's method builds a dict of every choice per call, hashing each lazy label (a translation
+    lookup per choice): ~120 calls per 360 page were 3,000 lookups. Same result: the label of the
+    stored value, else the value itself.
+    """
+    key = (obj._meta.label_lower, name, translation.get_language())
+    labels = _DISPLAY.get(key)
+    if labels is None:
+        field = obj._meta.get_field(name)
+        labels = _DISPLAY[key] = {value: str(label) for value, label in field.flatchoices}
+    value = getattr(obj, name)
+    return labels.get(value, value)
+
+
 def _rows(html: list) -> str:
     return mark_safe("".join(html))  # noqa: S308 (every part went through format_html)
 
@@ -124,7 +143,7 @@ def opportunity_rows(opportunities):
                 url(opp.pk),
                 opp.name,
                 badges.get(opp.stage, ""),
-                opp.get_stage_display(),
+                _display(opp, "stage"),
                 _amount(opp.amount),
                 opp.currency,
                 date_text(opp.expected_close_on, "Y-m-d") or "—",
@@ -149,7 +168,7 @@ def contract_rows(contracts):
                 "\n            </tr>\n          ",
                 url(contract.pk),
                 contract.number,
-                contract.get_status_display(),
+                _display(contract, "status"),
                 _amount(contract.amount),
                 contract.currency,
                 date_text(contract.start_on, "Y-m-d"),
@@ -174,7 +193,7 @@ def order_rows(orders):
                 "\n            </tr>\n          ",
                 url(order.pk),
                 order.number,
-                order.get_status_display(),
+                _display(order, "status"),
                 _amount(order.amount),
                 order.currency,
                 date_text(order.ordered_on, "Y-m-d"),
@@ -201,12 +220,12 @@ def case_rows(cases, now):
                 url(case.pk),
                 case.number,
                 case.subject,
-                case.get_type_display(),
-                format_html(' <span class="badge badge--warning">{}</span>', case.get_severity_display())
+                _display(case, "type"),
+                format_html(' <span class="badge badge--warning">{}</span>', _display(case, "severity"))
                 if case.severity == "major"
                 else "",
                 " badge--success" if case.status == "closed" else "",
-                case.get_status_display(),
+                _display(case, "status"),
                 format_html('<span class="badge badge--danger">{}</span> ', overdue) if late else "",
                 date_text(case.due_at, "Y-m-d H:i"),
             )
@@ -226,7 +245,7 @@ def payment_rows(payments, today):
             status = format_html(
                 '<span class="badge{}">{}</span>',
                 " badge--success" if payment.status == "paid" else "",
-                payment.get_status_display(),
+                _display(payment, "status"),
             )
         html.append(
             format_html(

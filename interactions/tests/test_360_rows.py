@@ -158,3 +158,32 @@ def test_row_dates_are_written_as_the_date_filter_writes_them(zone):
                     continue
                 assert _date(value, fmt) == date_filter(local, fmt), (value, fmt)
     assert _date(None, "c") == ""
+
+
+@pytest.mark.parametrize("language", ["zh-hans", "en"])
+def test_timeline_labels_from_the_per_language_tables_are_the_models_display_values(language):
+    """`_status_label`, `_subkind_label` and the kind names come from tables built once per language:
+    each equals what the model's choices give, in that language, for every code (and an unknown code
+    stays as it is)."""
+    from customers.team_models import CustomerMove
+    from interactions.campaign_models import Campaign
+    from interactions.models import Activity, ServiceCase
+    from interactions.selectors import TIMELINE_MODELS, _status_label, _subkind_label, _timeline_labels
+
+    subkinds = {"activity": Activity.Kind, "service_case": ServiceCase.Type, "account": CustomerMove.Kind}
+    subkinds["campaign"] = Campaign.Kind
+    with translation.override(language):
+        for kind, model in TIMELINE_MODELS.items():
+            assert _timeline_labels()[2][kind] == str(model._meta.verbose_name)
+            choices = getattr(model, "Status", None) or getattr(model, "Stage", None)
+            for code, label in choices.choices if choices else []:
+                assert _status_label(kind, code) == str(label)
+            assert _status_label(kind, "") == ""
+            assert _status_label(kind, "no-such-code") == ("no-such-code" if choices else "")
+            for code, label in subkinds[kind].choices if kind in subkinds else []:
+                assert _subkind_label(kind, code) == str(label)
+            assert _subkind_label(kind, "x") == ("x" if kind in subkinds else "")
+    with translation.override("en"):
+        assert _status_label("opportunity", "won") == "Won"
+    with translation.override("zh-hans"):
+        assert _status_label("opportunity", "won") != "Won"
