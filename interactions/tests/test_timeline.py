@@ -324,3 +324,56 @@ def test_360_lists_give_what_the_orm_gives_in_one_query_on_postgresql(shenzhen_s
     assert any(o.owner is None for o in lists["opportunities"]) and any(a.user is None for a in lists["followups"])
     with django_assert_num_queries(0):
         [(o.get_absolute_url(), o.get_status_display(), o.contract.number) for o in lists["payments"]]
+
+
+def test_timeline_page_chosen_from_keys_matches_the_orm_with_ties_campaigns_and_moves(
+    administrator, shenzhen_sales_rep, guangzhou_sales_rep, org, django_assert_num_queries
+):
+    """PostgreSQL picks a page's rows by (kind, id, date) from join-free branches cut at the page's
+    end, then reads those rows' columns (`_TimelinePage`). Rows dated alike across kinds, campaign
+    participations (a "targeted" one is not on the timeline) and ownership moves must come out as
+    the ORM union orders them, on every page."""
+    import pytest
+    from django.core.paginator import Paginator
+
+    from customers.team_models import CustomerMove
+    from interactions.campaign_models import Campaign, CampaignParticipation
+    from interactions.models import Activity, Opportunity
+    from interactions.selectors import _timeline_page_postgresql, _timeline_queryset, visible_kinds
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the keyed timeline page is PostgreSQL's")
+    customer = CustomerFactory(owner=shenzhen_sales_rep)
+    moment = timezone.now() - timedelta(days=1)
+    for i in range(4):
+        ActivityFactory(customer=customer, occurred_at=moment)
+        opportunity = OpportunityFactory(customer=customer)
+        Opportunity.objects.filter(pk=opportunity.pk).update(created_at=moment - timedelta(minutes=i % 2))
+    _fill(customer, 5)
+    today = timezone.localdate()
+    for status in ("targeted", "invited", "converted"):
+        campaign = Campaign.objects.create(
+            name=f"活动 {status}",
+            kind="event",
+            starts_on=today,
+            ends_on=today,
+            owner_unit=org["GD"],
+            created_by=administrator,
+        )
+        CampaignParticipation.objects.create(campaign=campaign, customer=customer, status=status)
+    CustomerMove.objects.create(
+        customer=customer, kind="reassigned", from_user=shenzhen_sales_rep, to_user=guangzhou_sales_rep
+    )
+    assert Activity.objects.filter(customer=customer, occurred_at=moment).count() == 4
+    kinds = visible_kinds(administrator)
+    for per_page in (3, 7, 10):
+        expected_all = list(_timeline_queryset(customer, administrator, kinds))
+        assert len(expected_all) == 4 + 4 + 5 + 2 + 1  # the targeted participation is left out
+        for number in range(1, len(expected_all) // per_page + 3):
+            expected = Paginator(_timeline_queryset(customer, administrator, kinds), per_page).get_page(number)
+            page = _timeline_page_postgresql(customer.pk, kinds, number, per_page)
+            assert (page.number, page.paginator.count) == (expected.number, expected.paginator.count)
+            assert list(page.object_list) == list(expected.object_list)
+    assert {row["t_kind"] for row in expected_all} >= {"activity", "opportunity", "campaign", "account"}
+    with django_assert_num_queries(1):
+        _timeline_page_postgresql(customer.pk, kinds, 2, 7)
