@@ -19,8 +19,8 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import itertools
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
@@ -35,7 +35,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from customers.io import formats
+from customers.io import formats, pipeline
 from customers.io.fastinsert import copy_rows, insert_many
 from customers.io.readers import FileProblem, RawRow, Sheet, iter_rows, sniff
 from customers.io.rows import Assignment, ParsedRow, parse_row
@@ -876,16 +876,22 @@ class Outcome(NamedTuple):
     values: list
 
 
-def _outcomes_for_chunk(job: ImportJob, chunk: list[ParsedRow], *, user, created_ids: set[int]) -> list[Outcome]:
-    """Decide and carry out every row of one chunk; the Outcome list (ImportRow columns) accounts for each row."""
+def _outcomes_for_chunk(
+    job: ImportJob, chunk: list[ParsedRow], *, user, created_ids: set[int], ready: pipeline.Ready | None = None
+) -> list[Outcome]:
+    """Decide and carry out every row of one chunk; the Outcome list (ImportRow columns) accounts for each row.
+
+    `ready`: the chunk's records, prepared records and match keys when the pipeline computed them
+    (`pipeline.prepare_chunk` of these rows; computed here otherwise).
+    """
     decisions = {**DEFAULT_DECISIONS, **(job.decisions or {})}
     infile = {int(k): int(v) for k, v in (job.analysis or {}).get("infile", {}).items()}
     searched = [r for r in chunk if r.number not in infile]
-    # Normalised once: the duplicate search scores them, and the new customers' match keys reuse them.
-    own = {row.number: row.record() for row in searched if row.ok}
-    prepared = {number: matching.prepare(record) for number, record in own.items()}
-    # Their match keys too: the name-key lookup uses them, and the new customers' index rows.
-    keys = {number: matching.match_keys(ready) for number, ready in prepared.items()}
+    # Normalised once: the duplicate search scores them, and the new customers' match keys reuse
+    # them; their match keys too (the name-key lookup and the new customers' index rows).
+    if ready is None:
+        ready = pipeline.prepare_chunk(chunk, infile)
+    own, prepared, keys = ready.own, ready.prepared, ready.keys
     matches = existing_matches(searched, exclude_ids=created_ids, prepared=prepared, keys=keys)
     outcomes: dict[int, Outcome] = {}
     to_create: list[ParsedRow] = []
@@ -1068,7 +1074,15 @@ def _analyze_tables() -> None:
             cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
 
 
-def _commit_chunk(job_pk: int, start: int, parsed: list[ParsedRow], *, user, created_ids: set[int]):
+def _commit_chunk(
+    job_pk: int,
+    start: int,
+    parsed: list[ParsedRow],
+    *,
+    user,
+    created_ids: set[int],
+    ready: pipeline.Ready | None = None,
+):
     """Write one chunk and its outcomes in one transaction; None if the job moved on without us.
 
     A deadlock with concurrent edits of a customer being merged rolls the whole chunk back; it is
@@ -1083,7 +1097,7 @@ def _commit_chunk(job_pk: int, start: int, parsed: list[ParsedRow], *, user, cre
                 locked = ImportJob.objects.select_for_update().get(pk=job_pk)
                 if locked.processed_rows != start or locked.status != ImportJob.Status.RUNNING:
                     return None
-                outcomes = _outcomes_for_chunk(locked, parsed, user=user, created_ids=attempt_ids)
+                outcomes = _outcomes_for_chunk(locked, parsed, user=user, created_ids=attempt_ids, ready=ready)
                 copy_rows(ImportRow, OUTCOME_COLUMNS, outcomes)
                 tally = defaultdict(int)
                 for outcome in outcomes:
@@ -1117,10 +1131,18 @@ def _commit_chunk(job_pk: int, start: int, parsed: list[ParsedRow], *, user, cre
     return None
 
 
-def import_job_run(*, job: ImportJob, chunk_size: int = CHUNK_SIZE, stop_after_chunks: int | None = None) -> ImportJob:
+def import_job_run(
+    *,
+    job: ImportJob,
+    chunk_size: int = CHUNK_SIZE,
+    stop_after_chunks: int | None = None,
+    use_pipeline: bool | None = None,
+) -> ImportJob:
     """Carry out a queued (or interrupted) job chunk by chunk; safe to call twice or after a crash.
 
-    `stop_after_chunks` stops early (tests and the bench simulate a crash with it).
+    `stop_after_chunks` stops early (tests and the bench simulate a crash with it). Big runs parse
+    the next chunk in a second process while this one writes (customers/io/pipeline.py;
+    `use_pipeline` True/False forces it on or off, None decides by the rows left).
     """
     with transaction.atomic():
         job = ImportJob.objects.select_for_update().get(pk=job.pk)
@@ -1137,24 +1159,35 @@ def import_job_run(*, job: ImportJob, chunk_size: int = CHUNK_SIZE, stop_after_c
     try:
         content = _content(job)
         start = job.processed_rows
-        # Rows come in a fixed order: skip the ones earlier runs committed.
-        remaining = itertools.islice(iter_rows(content, _sheet(job)), start, None)
         analysed_size, analysed_at = _customer_table_size(), start
-        for done_chunks, raw_chunk in enumerate(_chunks(remaining, chunk_size)):
-            if stop_after_chunks is not None and done_chunks >= stop_after_chunks:
-                return ImportJob.objects.get(pk=job.pk)
-            parsed = list(_parsed(job, ctx, raw_chunk))
-            locked = _commit_chunk(job.pk, start, parsed, user=user, created_ids=created_ids)
-            if locked is None:
-                return ImportJob.objects.get(pk=job.pk)  # another worker got here first, or the job was stopped
-            start = locked.processed_rows
-            if (
-                job.total_rows >= ANALYZE_MIN_ROWS
-                and done_chunks in ANALYZE_AFTER_CHUNKS
-                and start - analysed_at >= ANALYZE_GROWTH * analysed_size
-            ):
-                _analyze_tables()
-                analysed_size, analysed_at = _customer_table_size(), start
+        infile = {int(k) for k in (job.analysis or {}).get("infile", {})}
+        # Rows come in a fixed order: the source skips the ones earlier runs committed.
+        source = pipeline.ready_chunks(
+            content,
+            _sheet(job),
+            start,
+            chunk_size,
+            job.mapping,
+            ctx,
+            infile,
+            total_rows=job.total_rows,
+            use_pipeline=use_pipeline,
+        )
+        with contextlib.closing(source):
+            for done_chunks, ready in enumerate(source):
+                if stop_after_chunks is not None and done_chunks >= stop_after_chunks:
+                    return ImportJob.objects.get(pk=job.pk)
+                locked = _commit_chunk(job.pk, start, ready.rows, user=user, created_ids=created_ids, ready=ready)
+                if locked is None:
+                    return ImportJob.objects.get(pk=job.pk)  # another worker got here first, or the job was stopped
+                start = locked.processed_rows
+                if (
+                    job.total_rows >= ANALYZE_MIN_ROWS
+                    and done_chunks in ANALYZE_AFTER_CHUNKS
+                    and start - analysed_at >= ANALYZE_GROWTH * analysed_size
+                ):
+                    _analyze_tables()
+                    analysed_size, analysed_at = _customer_table_size(), start
     except (FileProblem, ImportProblem) as exc:
         ImportJob.objects.filter(pk=job.pk).update(
             status=ImportJob.Status.FAILED, message=str(exc), updated_at=timezone.now()

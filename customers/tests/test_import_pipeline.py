@@ -1,0 +1,257 @@
+"""The run's second process (customers/io/pipeline.py) parses and prepares the next chunk while the
+run writes. It must change nothing: every outcome, customer, profile, contact point, role, tag,
+audit entry, match key and merge must be the serial run's."""
+
+import subprocess
+
+import pytest
+from django.db import transaction
+
+from customers.io import pipeline
+from customers.io.importer import import_job_analyse, import_job_create, import_job_decide, import_job_run
+from customers.io.testing import HEADERS_ZH, bad_rows, credit_code, csv_bytes, good_rows
+from customers.models import ContactPoint, Customer, ImportJob, ImportRow
+from customers.tests.factories import ContactPointFactory, PersonFactory
+
+pytestmark = pytest.mark.django_db
+
+HEADERS = [*HEADERS_ZH, "负责人", "所属单位", "客户角色", "备注", "性别", "职务"]
+
+
+@pytest.fixture(autouse=True)
+def in_english():
+    from django.utils import translation
+
+    with translation.override("en"):
+        yield
+
+
+def _rows() -> list[list[str]]:
+    """Every kind of row: new persons and companies, owners, units and roles from the file (they
+    cross the pipe as ids), bad rows, in-file duplicates and a duplicate of an existing customer."""
+    rows = [[*r, "", "", "", "", "", ""] for r in good_rows(30, seed=11)]
+    rows[3][13:16] = ["sz_rep", "", "customer;prospect"]
+    rows[4][14] = "BJ-CY"
+    rows[5][13] = "nobody"  # rejected: unknown owner
+    rows[6][15] = "no-such-role"  # rejected
+    rows[7][16] = "a note"
+    rows[9][17:19] = ["女", "经理"]
+    rows += [[*r, "", "", "", "", "", ""] for r, _why in bad_rows(10)]
+    rows.append(["D1", "个人", "赵已有", "13900005555", "", "zhao2@example.com", "", "", "", "", "", "", ""] + [""] * 6)
+    dup = list(rows[1])
+    dup[0], dup[5] = "D2", "second@example.cn"  # an in-file duplicate of the second row
+    rows.append(dup)
+    rows.append(["D3", "公司", "华信科技有限公司", "", "", "", "", "", "", "", "", credit_code(777), ""] + [""] * 6)
+    return rows
+
+
+def _snapshot(job: ImportJob) -> dict:
+    """What the run wrote, with database ids replaced by the row that created the customer."""
+    from auditlog.models import LogEntry
+
+    job.refresh_from_db()
+    outcomes = list(
+        ImportRow.objects.filter(job=job)
+        .order_by("row_number")
+        .values_list("row_number", "outcome", "customer_id", "reason", "values")
+    )
+    created = {cid: n for n, outcome, cid, _r, _v in outcomes if outcome == "created"}
+    ref = {cid: f"row {n}" for cid, n in created.items()}
+    touched = {cid for _n, _o, cid, _r, _v in outcomes if cid}
+    customers = {}
+    for customer in Customer.objects.filter(pk__in=touched).prefetch_related("contact_points", "roles", "tags"):
+        profile = getattr(customer, "company", None) or getattr(customer, "person", None)
+        customers[ref.get(customer.pk, customer.pk)] = {
+            "fields": [
+                customer.number,
+                customer.kind,
+                customer.name,
+                customer.name_normalized,
+                customer.owner_id,
+                customer.org_unit_id,
+                customer.status,
+                customer.source,
+                customer.province,
+                customer.city,
+                customer.version,
+            ],
+            "profile": {
+                f.name: getattr(profile, f.attname)
+                for f in type(profile)._meta.concrete_fields
+                if f.name not in ("id", "customer")
+            }
+            if profile
+            else None,
+            "contacts": [
+                (c.kind, c.value, c.normalized, c.is_primary, c.province, c.city, c.postcode)
+                for c in sorted(customer.contact_points.all(), key=lambda c: c.pk)
+            ],
+            "roles": sorted(r.code for r in customer.roles.all()),
+            "tags": sorted(t.name for t in customer.tags.all()),
+        }
+    audit = sorted(
+        (ref[int(e.object_pk)], sorted(e.changes_dict.items()), sorted(e.additional_data.items()))
+        for e in LogEntry.objects.get_for_model(Customer).filter(
+            object_pk__in=[str(c) for c in created], action=LogEntry.Action.CREATE
+        )
+    )
+    try:
+        from dedup.models import MatchKey
+
+        keys = sorted(
+            (ref.get(cid, cid), key)
+            for cid, key in MatchKey.objects.filter(customer_id__in=touched).values_list("customer_id", "key")
+        )
+    except ImportError:
+        keys = []
+    notes = []
+    try:
+        from interactions.models import Activity
+
+        notes = sorted((ref[a.customer_id], a.notes) for a in Activity.objects.filter(customer_id__in=created))
+    except ImportError:
+        pass
+    return {
+        "counts": (job.status, job.processed_rows, job.created_count, job.merged_count, job.skipped_count),
+        "rejected": job.rejected_count,
+        "outcomes": [(n, o, ref.get(c, c), r, v) for n, o, c, r, v in outcomes],
+        "customers": customers,
+        "audit": audit,
+        "keys": keys,
+        "notes": notes,
+    }
+
+
+class Rollback(Exception):
+    pass
+
+
+def _serial_and_pipelined(user, content: bytes, *, chunk_size: int, decisions: dict, **kwargs) -> tuple[dict, dict]:
+    """Run the same decided job twice from the same database state: in process, then with the
+    preparing process (the first run is rolled back, numbers and all)."""
+    job = import_job_create(user=user, filename="same.csv", content=content, enqueue=False)
+    job = import_job_analyse(job=job)
+    assert job.status == ImportJob.Status.PREVIEW, job.message
+    job = import_job_decide(job=job, decisions=decisions, enqueue=False)
+    serial = None
+    try:
+        with transaction.atomic():
+            import_job_run(job=job, chunk_size=chunk_size, use_pipeline=False)
+            serial = _snapshot(job)
+            raise Rollback
+    except Rollback:
+        pass
+    assert ImportRow.objects.filter(job=job).count() == 0
+    import_job_run(job=job, chunk_size=chunk_size, use_pipeline=True, **kwargs)
+    return serial, _snapshot(job)
+
+
+@pytest.fixture
+def existing():
+    customer = PersonFactory(name="赵已有")
+    ContactPointFactory(customer=customer, kind="mobile", value="13900005555", normalized="+8613900005555")
+    return customer
+
+
+@pytest.mark.parametrize(
+    "decisions",
+    [{}, {"existing": "skip", "infile": "create"}, {"existing": "create", "infile": "skip", "new": "create"}],
+    ids=["merge", "skip-existing", "create-duplicates"],
+)
+def test_the_pipelined_run_writes_exactly_what_the_serial_run_writes(
+    data_steward, shenzhen_sales_rep, org, existing, decisions, monkeypatch
+):
+    started = []
+    real_start = pipeline._start_child
+    monkeypatch.setattr(pipeline, "_start_child", lambda spec: started.append(spec["start"]) or real_start(spec))
+    serial, pipelined = _serial_and_pipelined(
+        data_steward, csv_bytes(HEADERS, _rows()), chunk_size=7, decisions=decisions
+    )
+    assert started == [0]  # the second run did use the child
+    assert serial["counts"][0] == ImportJob.Status.DONE
+    assert serial["counts"][1] == len(_rows())
+    assert serial["rejected"] >= 12 and serial["counts"][2] >= 25
+    assert pipelined == serial
+
+
+def test_the_child_sends_the_chunks_the_parent_would_compute(data_steward, shenzhen_sales_rep, org):
+    from customers.io import formats
+    from customers.io.importer import assignment_for
+    from customers.io.readers import sniff
+
+    content = csv_bytes(HEADERS, _rows())
+    sheet = sniff(content, "a.csv")
+    mapping = formats.guess_mapping(sheet.headers)
+    ctx = assignment_for(data_steward)
+    infile = {5, 9}
+    here = list(pipeline.serial_chunks(content, sheet, 3, 4, mapping, ctx, infile))
+    there = list(pipeline.ready_chunks(content, sheet, 3, 4, mapping, ctx, infile, use_pipeline=True))
+    assert there == here
+    assert sum(len(r.rows) for r in here) == len(_rows()) - 3
+    # Model instances come back as the parent's own context objects, not copies.
+    owners = {id(row.owner) for ready in there for row in ready.rows if row.owner is not None}
+    assert owners <= {id(ctx.user)} | {id(u) for u in ctx.users.values()}
+    roles = [role for ready in there for row in ready.rows for role in row.roles]
+    assert roles and all(role is ctx.roles[role.code.casefold()] for role in roles)
+
+
+def test_a_child_that_dies_or_cannot_start_leaves_the_parent_to_parse_alone(
+    data_steward, shenzhen_sales_rep, org, existing, monkeypatch
+):
+    def dead_child(spec):
+        return subprocess.Popen(["true"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
+
+    monkeypatch.setattr(pipeline, "_start_child", dead_child)
+    serial, pipelined = _serial_and_pipelined(data_steward, csv_bytes(HEADERS, _rows()), chunk_size=7, decisions={})
+    assert pipelined == serial
+
+    def no_child(spec):
+        raise OSError("no fork today")
+
+    monkeypatch.setattr(pipeline, "_start_child", no_child)
+    content = csv_bytes(HEADERS, _rows()[:12])
+    serial, pipelined = _serial_and_pipelined(data_steward, content, chunk_size=5, decisions={})
+    assert pipelined == serial
+
+
+def test_a_pipelined_run_stopped_between_chunks_resumes_without_double_inserts(data_steward):
+    rows = good_rows(25, seed=5)
+    job = import_job_create(user=data_steward, filename="a.csv", content=csv_bytes(HEADERS_ZH, rows), enqueue=False)
+    job = import_job_decide(job=import_job_analyse(job=job), decisions={}, enqueue=False)
+    job = import_job_run(job=job, chunk_size=10, stop_after_chunks=1, use_pipeline=True)
+    assert job.status == ImportJob.Status.RUNNING and job.processed_rows == 10
+    job = import_job_run(job=job, chunk_size=10, use_pipeline=True)
+    job = import_job_run(job=job, chunk_size=10, use_pipeline=True)  # redelivered: nothing more
+    assert job.status == ImportJob.Status.DONE
+    assert job.accounted_rows == job.total_rows == 25 == job.created_count
+    assert Customer.objects.filter(source="import").count() == 25
+    assert ContactPoint.objects.filter(customer__source="import").count() == 75
+
+
+def test_big_runs_use_the_child_and_small_ones_do_not(data_steward, settings, monkeypatch):
+    started = []
+    real_start = pipeline._start_child
+    monkeypatch.setattr(pipeline, "_start_child", lambda spec: started.append(spec["start"]) or real_start(spec))
+    settings.CUSTOMER_IMPORT_PIPELINE_MIN_ROWS = 20
+    small = import_job_create(
+        user=data_steward, filename="a.csv", content=csv_bytes(HEADERS_ZH, good_rows(19, seed=1)), enqueue=False
+    )
+    import_job_run(job=import_job_decide(job=import_job_analyse(job=small), decisions={}, enqueue=False))
+    assert started == []
+    big = import_job_create(
+        user=data_steward,
+        filename="b.csv",
+        content=csv_bytes(HEADERS_ZH, good_rows(20, seed=2, start=1000)),
+        enqueue=False,
+    )
+    big = import_job_run(job=import_job_decide(job=import_job_analyse(job=big), decisions={}, enqueue=False))
+    assert started == [0] and big.created_count == 20
+    settings.CUSTOMER_IMPORT_PIPELINE = False
+    off = import_job_create(
+        user=data_steward,
+        filename="c.csv",
+        content=csv_bytes(HEADERS_ZH, good_rows(20, seed=3, start=2000)),
+        enqueue=False,
+    )
+    import_job_run(job=import_job_decide(job=import_job_analyse(job=off), decisions={}, enqueue=False))
+    assert started == [0]
