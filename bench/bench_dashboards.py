@@ -6,8 +6,10 @@ For each persona: the dashboard page (`dashboards:index`, default period) and th
 list (`dashboards:silent`), first with no summary run in the database (everything live), then after
 `summaries_refresh()` (unit-shaped scopes read the summary; the others stay live and should not
 change). Prints JSON lines like the other bench scripts: p50/p95/max, queries, time in SQL, and
-`source` (how many sections came from the summary). The refresh's duration and row count are
-`summary.refresh_s` and `summary.rows`. Leaves the last summary run in the database.
+`source` ("summary": the scope's units from the summary run, `outside` = how many own or shared
+customers outside those units are added live; "live": everything live). The refresh's duration
+and row count are `summary.refresh_s` and `summary.rows`. Leaves the last summary run in the
+database. `--phases summary` skips the live phase (and keeps the existing runs until the refresh).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--personas", default="executive,provincial_manager,regional_rep,finance_clerk")
+    parser.add_argument("--phases", default="live,summary", help="live, summary or both (comma-separated)")
     args = parser.parse_args()
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
@@ -73,6 +76,9 @@ def main() -> int:
             client = Client()
             client.force_login(users[persona])
             source = summary_source(users[persona])
+            outside = None
+            if source is not None and source.unit_ids is not None:
+                outside = len(source.outside) if isinstance(source.outside, tuple) else "many"
             for name, url in urls.items():
                 figures = measure(client, url, args.repeat)
                 emit(
@@ -83,12 +89,18 @@ def main() -> int:
                     target=TARGET_DASHBOARD,
                     meets_target=figures["p95"] <= TARGET_DASHBOARD,
                     source="summary" if source else "live",
+                    outside=outside,
                     load1=round(os.getloadavg()[0], 2),
                     **figures,
                 )
 
-    SummaryRun.objects.all().delete()
-    run("live")
+    phases = args.phases.split(",")
+    if "live" in phases:
+        SummaryRun.objects.all().delete()
+        run("live")
+    if "summary" not in phases:
+        note("done")
+        return 0
     with CaptureQueriesContext(connection):
         started = time.perf_counter()
         refreshed = summaries_refresh()

@@ -6,23 +6,26 @@ the same thing, and nothing loops over customers in Python), into a new `Summary
 transaction; older runs are deleted in the same transaction. Running it twice leaves one run with
 the same figures: idempotent.
 
-Read (`summary_source`): a viewer whose view scope is a set of whole org units gets the sum of
-those units' rows. The visible set is `owner = me OR unit IN scope OR shared with me`, so that
-holds when the scope "sees everything", or when nothing the viewer owns or holds a share of lies
-outside the scope's units (one indexed EXISTS query). Owner-only scopes, shares reaching outside
-the units, a run older than SUMMARY_MAX_AGE or from another day answer None: the caller computes
-live. docs/adr/0010-dashboard-summaries.md.
+Read (`summary_source`): the visible set is `owner = me OR unit IN scope OR shared with me`, i.e.
+the customers of the scope's units plus the few the viewer owns or holds a live share of outside
+those units (or without a unit). A viewer with units in scope gets the sum of those units' rows
+(all of them in one grouped query) plus, for every additive figure, the same figure computed live
+over that outside part (one query over the owner and share indexes finds it; usually a handful of
+customers or none). "Sees everything" scopes also read the whole-company service and receivables
+figures. Owner-only scopes, a run older than SUMMARY_MAX_AGE or from another day answer None: the
+caller computes live. docs/adr/0010-dashboard-summaries.md.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from django.db import connection, transaction
-from django.db.models import CharField, Count, F, Max, Q, Sum, Value
+from django.db.models import Case, CharField, Count, F, Max, Q, Sum, Value, When
 from django.db.models.functions import Cast, Coalesce, Concat
 from django.utils import timezone
 
@@ -34,6 +37,11 @@ FUNNEL_PERIODS = (30, 90, 365)
 ACTIVITY_PERIODS = (30,)
 # Silent-customer thresholds (days) counted in the summary; other thresholds are computed live.
 SILENT_PERIODS = (90,)
+# Whole-company service and receivables figures (for "sees everything" scopes): these funnel periods.
+COMPANY_PERIODS = FUNNEL_PERIODS
+# More own or shared customers outside the scope's units than this: the live part filters by a subquery
+# instead of a list of ids.
+OUTSIDE_IDS_LIMIT = 1000
 # A run older than this is not used (the beat task refreshes every 15 minutes; two missed runs are tolerated).
 SUMMARY_MAX_AGE = timedelta(minutes=45)
 
@@ -194,7 +202,106 @@ def _fill(run: SummaryRun) -> dict[str, int]:
             (run.pk, *params),
         )
         rows["rfm"] = cursor.rowcount
+    rows.update(_fill_service(run))
+    rows["company"] = _fill_company(run)
     return rows
+
+
+# Per-unit service metrics of a period (the page reads only its own period's).
+SERVICE_METRICS = ("service_received", "service_closed", "service_nps", "service_p90")
+# Metrics kept for each of FUNNEL_PERIODS / COMPANY_PERIODS, of which a page reads one.
+PAGE_PERIOD_METRICS = ("funnel", "won_lost", "service_all", *SERVICE_METRICS)
+
+
+def _fill_service(run: SummaryRun) -> dict[str, int]:
+    """Service cases per unit, in additive parts (dashboards.ServiceGroups): received per category
+    and severity; closed ones' count, resolution seconds, CSAT and NPS counts; closed ones per
+    tenth-of-an-hour resolution bucket (the p90 of a union of units is read off the summed buckets);
+    overdue ones (as of the run)."""
+    from crm import dashboards
+    from interactions.models import ServiceCase
+
+    rows: dict[str, int] = {}
+    unit = "customer__org_unit_id"
+    for days in COMPANY_PERIODS:
+        start, end = dashboards.Period.last_days(days, today=run.today).datetime_range()
+        received = ServiceCase.objects.filter(received_at__gte=start, received_at__lt=end)
+        closed = ServiceCase.objects.filter(closed_at__gte=start, closed_at__lt=end)
+        kind = Concat(F("category"), Value(BUCKET_SEPARATOR), F("severity"), output_field=CharField())
+        rows[f"service_received_{days}"] = _insert_select(
+            run.pk,
+            "service_received",
+            days,
+            _grouped(received, unit, kind).annotate(n=Count("id")).order_by(),
+            {"n": "n"},
+        )
+        aggregates = dashboards.service_closed_aggregates()
+        for metric, columns in (
+            ("service_closed", dashboards.SERVICE_CLOSED_COLUMNS),
+            ("service_nps", dashboards.SERVICE_NPS_COLUMNS),
+        ):
+            rows[f"{metric}_{days}"] = _insert_select(
+                run.pk,
+                metric,
+                days,
+                _grouped(closed, unit).annotate(**{key: aggregates[key] for key in columns}).order_by(),
+                {column: key for key, column in columns.items()},
+            )
+        bucket = Cast(dashboards.service_bucket_expression(), output_field=CharField())
+        rows[f"service_p90_{days}"] = _insert_select(
+            run.pk,
+            "service_p90",
+            days,
+            _grouped(closed, unit, bucket).annotate(n=Count("id")).order_by(),
+            {"n": "n"},
+        )
+    rows["service_overdue"] = _insert_select(
+        run.pk,
+        "service_overdue",
+        0,
+        _grouped(ServiceCase.objects.all().overdue(run.as_of), unit).annotate(n=Count("id")).order_by(),
+        {"n": "n"},
+    )
+    return rows
+
+
+# Separates the parts of a company figure's bucket ("received\x1fcomplaint\x1fhigh").
+BUCKET_SEPARATOR = "\x1f"
+
+
+def _fill_company(run: SummaryRun) -> int:
+    """Whole-company service and receivables figures, computed by the live sections' own code.
+
+    Read only by "sees everything" scopes without a unit filter (`SummarySource.unit_ids` None),
+    whose live figures are exactly these (visible_to is the whole table for them). A percentile is
+    not additive, so there are no per-unit rows: other scopes compute these sections live. Rows have
+    no unit; whole numbers go to `n`, the rounded hours, CSAT and NPS to `amount` (absent = None).
+    """
+    from crm import dashboards
+    from interactions.models import Payment, ServiceCase
+
+    objects = []
+
+    def add(metric, days, bucket, n=0, amount=0):
+        objects.append(
+            DashboardSummary(run=run, org_unit=None, metric=metric, period_days=days, bucket=bucket, n=n, amount=amount)
+        )
+
+    for days in COMPANY_PERIODS:
+        period = dashboards.Period.last_days(days, today=run.today)
+        received, figures = dashboards.service_figures(ServiceCase.objects.all(), period, now=run.as_of)
+        for category, severity, n in received:
+            add("service_all", days, BUCKET_SEPARATOR.join(("received", category, severity)), n=n)
+        for key, value in figures.items():
+            if isinstance(value, int):
+                add("service_all", days, key, n=value)
+            elif value is not None:
+                add("service_all", days, key, amount=Decimal(repr(value)))
+    totals = dashboards.receivables_totals(Payment.objects.all(), run.today)
+    add("receivables_all", 0, "open", n=totals["open_n"], amount=totals["open_amount"] or 0)
+    add("receivables_all", 0, "overdue", n=totals["overdue_n"], amount=totals["overdue_amount"] or 0)
+    DashboardSummary.objects.bulk_create(objects)
+    return len(objects)
 
 
 def summaries_refresh(*, now: datetime | None = None) -> SummaryRun:
@@ -208,25 +315,132 @@ def summaries_refresh(*, now: datetime | None = None) -> SummaryRun:
         run.seconds = round(time.monotonic() - started, 3)
         run.save(update_fields=["finished_at", "seconds"])
         SummaryRun.objects.filter(pk__lt=run.pk).delete()
+        if connection.vendor == "postgresql":
+            # Fresh statistics for the page's one grouped read (a stale estimate of a few rows made
+            # it a nested loop over every row).
+            with connection.cursor() as cursor:
+                cursor.execute(f"ANALYZE {connection.ops.quote_name(DashboardSummary._meta.db_table)}")
     return run
 
 
 # --- read ----------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class SummarySource:
-    """The run to read and the org units whose rows make up the viewer's (filtered) scope.
+# Metrics whose rows the page groups by unit name; by the person; by nothing but the bucket.
+PER_UNIT_METRICS = ("customers", "invalid_contacts", "silent")
 
-    `unit_ids` None means every row, customers without a unit included ("sees everything", no filter).
+
+@dataclass
+class SummarySource:
+    """The run to read, the org units whose rows make up the viewer's (filtered) scope, and the
+    viewer's own and shared customers outside those units, whose figures are added live.
+
+    `unit_ids` None means every row, customers without a unit included ("sees everything", no
+    filter). `outside` is a tuple of customer ids (usually empty or a handful) or, when there are
+    more than OUTSIDE_IDS_LIMIT, a queryset of their ids: the visible set is exactly "customers of
+    `unit_ids`" + `outside`, two disjoint parts, so every additive figure is summary + live part.
     """
 
     run: SummaryRun
     unit_ids: frozenset[int] | None
+    outside: object = ()
+    # The page's period in days: per-unit service rows of other periods are not read.
+    page_days: int | None = None
+    _figures: dict | None = field(default=None, repr=False, compare=False)
+    _outside_cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def computed_at(self) -> datetime:
         return self.run.as_of
+
+    @property
+    def reaches_outside(self) -> bool:
+        return not isinstance(self.outside, tuple) or bool(self.outside)
+
+    @property
+    def whole_company(self) -> bool:
+        """Every row of the run stands for the viewer's figure, customers without a unit included."""
+        return self.unit_ids is None
+
+    def outside_records(self, queryset, field_name: str = "customer_id"):
+        """The records of `queryset` that belong to the outside customers (never more than those)."""
+        return queryset.filter(**{f"{field_name}__in": self.outside})
+
+    def cached(self, key, compute):
+        """One live query over the outside customers shared by the sections that need it."""
+        if key not in self._outside_cache:
+            self._outside_cache[key] = compute()
+        return self._outside_cache[key]
+
+    def figures(self, metric: str, period_days: int = 0) -> list[dict]:
+        """The scope's rows of one metric and period, summed by what the page shows.
+
+        All metrics and periods of the run are read in ONE grouped query on the first call (the
+        page used to make one or four queries per section): per-unit metrics grouped by unit name
+        (`unit`), activities by person and the person's unit (`user`, `user_unit`), the others by
+        `bucket`; duplicate pairs only where both sides are in scope, summed to one row.
+        """
+        if self._figures is None:
+            self._figures = self._load()
+        return self._figures.get((metric, period_days), [])
+
+    def _load(self) -> dict:
+        qs = DashboardSummary.objects.filter(run=self.run)
+        if self.unit_ids is None:
+            qs = qs.exclude(metric__in=(*SERVICE_METRICS, "service_overdue"))  # the company rows stand for them
+        else:
+            qs = qs.exclude(metric__in=("service_all", "receivables_all"))
+        if self.page_days is not None:
+            # Metrics kept per funnel period: only the page's period is read.
+            qs = qs.filter(~Q(metric__in=PAGE_PERIOD_METRICS) | Q(period_days=self.page_days))
+        if self.unit_ids is not None:
+            units = sorted(self.unit_ids)
+            qs = qs.filter(org_unit_id__in=units).filter(
+                ~Q(metric="open_pairs") | Q(bucket__in=[str(pk) for pk in units])
+            )
+        grouped = (
+            qs.annotate(
+                f_bucket=Case(
+                    When(metric__in=("open_pairs", *PER_UNIT_METRICS, "activities"), then=Value("")),
+                    default=F("bucket"),
+                    output_field=CharField(),
+                ),
+                f_unit=Case(When(metric__in=PER_UNIT_METRICS, then=F("org_unit__name")), output_field=CharField()),
+                f_user=Case(When(metric="activities", then=F("user__username")), output_field=CharField()),
+                f_user_unit=Case(
+                    When(metric="activities", then=F("user__membership__unit__name")), output_field=CharField()
+                ),
+            )
+            .values("metric", "period_days", "f_bucket", "f_unit", "f_user", "f_user_unit")
+            .annotate(**{c: Sum(c) for c in COLUMNS})
+            .order_by()
+        )
+        if connection.vendor == "postgresql":
+            # The rows as the driver gives them: Django's per-value converters took most of the
+            # executive's read (2,800 rows × 5 sums); PostgreSQL's sums are exact Decimals already.
+            sql, params = grouped.query.sql_with_params()
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                names = [column.name for column in cursor.description]
+                rows = [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
+        else:
+            rows = grouped
+        figures: dict[tuple[str, int], list[dict]] = {}
+        for row in rows:
+            figures.setdefault((row["metric"], row["period_days"]), []).append(
+                {
+                    "bucket": row["f_bucket"],
+                    "unit": row["f_unit"],
+                    "user": row["f_user"],
+                    "user_unit": row["f_user_unit"],
+                    "n": int(row["n"] or 0),
+                    "extra": int(row["extra"] or 0),
+                    "amount": row["amount"] or Decimal(0),
+                    "score_sum": int(row["score_sum"] or 0),
+                    "score_n": int(row["score_n"] or 0),
+                }
+            )
+        return figures
 
     def rows(self, metric: str, period_days: int = 0):
         qs = DashboardSummary.objects.filter(run=self.run, metric=metric, period_days=period_days)
@@ -239,10 +453,7 @@ class SummarySource:
 
     def pair_count(self) -> int:
         """Open duplicate pairs with both sides in scope."""
-        qs = self.rows("open_pairs")
-        if self.unit_ids is not None:
-            qs = qs.filter(bucket__in=[str(pk) for pk in self.unit_ids])
-        return qs.aggregate(n=Sum("n"))["n"] or 0
+        return sum(row["n"] for row in self.figures("open_pairs"))
 
 
 def latest_run(now: datetime | None = None) -> SummaryRun | None:
@@ -254,17 +465,34 @@ def latest_run(now: datetime | None = None) -> SummaryRun | None:
     return run
 
 
-def _reaches_outside(principal, unit_ids) -> bool:
-    """Does the viewer own, or hold a live share of, a customer outside these units (or without one)?"""
-    from customers.models import Customer
+def _own_and_shared(principal):
+    """The viewer's own customers and live shares, without the units of the scope (visibility_q's other half)."""
     from sharing.principal import ActionScope, visibility_q
 
-    own_and_shared = visibility_q(dataclasses.replace(principal, scopes={"view": ActionScope()}), "view")
-    return Customer.objects.filter(own_and_shared).exclude(org_unit_id__in=sorted(unit_ids)).exists()
+    return visibility_q(dataclasses.replace(principal, scopes={"view": ActionScope()}), "view")
+
+
+def outside_customers(principal, unit_ids, unit=None):
+    """Ids of the customers the viewer owns or holds a live share of outside these units (or without
+    a unit), narrowed to `unit`'s subtree: a tuple, or a queryset when there are more than
+    OUTSIDE_IDS_LIMIT. One query over the owner and share indexes."""
+    from customers.models import Customer
+
+    queryset = Customer.objects.filter(_own_and_shared(principal)).exclude(org_unit_id__in=sorted(unit_ids))
+    if unit is not None:
+        queryset = queryset.filter(org_unit__path__startswith=unit.path)
+    ids = list(queryset.order_by().values_list("pk", flat=True)[: OUTSIDE_IDS_LIMIT + 1])
+    if len(ids) > OUTSIDE_IDS_LIMIT:
+        return queryset.order_by().values("pk")
+    return tuple(sorted(ids))
 
 
 def summary_source(user, unit=None, *, now: datetime | None = None) -> SummarySource | None:
-    """Where the viewer's dashboard may read precomputed figures from, or None for "compute live"."""
+    """Where the viewer's dashboard may read precomputed figures from, or None for "compute live".
+
+    Any scope with units (or everything): the rows of the scope's units (narrowed to the unit
+    filter's subtree) plus the live outside part. Owner-only scopes: None (their sets are small).
+    """
     from sharing.models import OrgUnit
     from sharing.principal import get_principal
 
@@ -272,7 +500,7 @@ def summary_source(user, unit=None, *, now: datetime | None = None) -> SummarySo
     if not principal.is_authenticated:
         return None
     scope = principal.scope("view")
-    if not scope.sees_all and (not scope.unit_ids or _reaches_outside(principal, scope.unit_ids)):
+    if not scope.sees_all and not scope.unit_ids:
         return None
     run = latest_run(now)
     if run is None:
@@ -281,7 +509,8 @@ def summary_source(user, unit=None, *, now: datetime | None = None) -> SummarySo
     if unit is not None:
         subtree = frozenset(OrgUnit.objects.filter(path__startswith=unit.path).values_list("pk", flat=True))
         unit_ids = subtree if unit_ids is None else unit_ids & subtree
-    return SummarySource(run=run, unit_ids=unit_ids)
+    outside = () if scope.sees_all else outside_customers(principal, scope.unit_ids, unit)
+    return SummarySource(run=run, unit_ids=unit_ids, outside=outside)
 
 
 def scope_customer_totals(user, *, now: datetime | None = None) -> tuple[dict, datetime] | None:
@@ -294,7 +523,7 @@ def scope_customer_totals(user, *, now: datetime | None = None) -> tuple[dict, d
     (its live count is cheap).
     """
     from customers.models import Customer
-    from sharing.principal import ActionScope, get_principal, visibility_q
+    from sharing.principal import get_principal
 
     principal = get_principal(user)
     if not principal.is_authenticated:
@@ -309,10 +538,9 @@ def scope_customer_totals(user, *, now: datetime | None = None) -> tuple[dict, d
     totals = SummarySource(run=run, unit_ids=unit_ids).totals("customers")
     figures = {"n": totals["n"] or 0, "extra": totals["extra"] or 0}
     if unit_ids is not None:
-        own_and_shared = visibility_q(dataclasses.replace(principal, scopes={"view": ActionScope()}), "view")
         outside = (
             Customer.objects.active()
-            .filter(own_and_shared)
+            .filter(_own_and_shared(principal))
             .exclude(org_unit_id__in=sorted(unit_ids))
             .aggregate(n=Count("id"), extra=Count("id", filter=Q(owner__isnull=True)))
         )
@@ -321,6 +549,7 @@ def scope_customer_totals(user, *, now: datetime | None = None) -> tuple[dict, d
 
 
 __all__ = [
+    "COMPANY_PERIODS",
     "FUNNEL_PERIODS",
     "SILENT_PERIODS",
     "SummarySource",
