@@ -81,8 +81,9 @@ def test_the_one_statement_marks_exactly_the_shares_the_orm_updates_mark(
     # Not trivially equal: the needed, live, stale shares of the actor and the actor's group were marked …
     assert len(orm) >= 2 * 2 * 2  # (outside, no owner) × (never, two days ago) × (user, own group)
     # … and never a share of another group, an expired one, or one of a customer the actor owns.
-    names = {share.pk: share for share, _initial_use in shares}
-    for kind, pk in orm:
-        share = names[pk] if kind == "CustomerUserShare" else CustomerGroupShare.objects.get(pk=pk)
+    by_key = {(type(share).__name__, share.pk): share for share, _initial_use in shares}
+    for key in orm:
+        share = by_key[key]
         assert getattr(share, "group_id", own_group.pk) == own_group.pk
+        assert share.expires_at is None or share.expires_at > now
         assert share.content_object.owner_id != actor.pk
