@@ -3,29 +3,114 @@
 from __future__ import annotations
 
 from django.db import models
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
+
+# How `visible_to` filters records by their customer's visibility (docs/performance.md, "Session 4
+# changes"). Every shape selects exactly the records whose customer the plain predicate admits:
+# - "customers": `customer_id IN (SELECT id FROM customer WHERE <predicate>)`. The planner either
+#   probes each record's customer (a user's or a team's follow-ups) or builds the visible
+#   customers and joins (a province's lists): right for owner-, unit- and few-share scopes. With
+#   a 20,000-customer share it goes wrong: `id = ANY(ARRAY(…))` is estimated at ten ids, so it
+#   reads all 20,000 customers by primary key even for the user's 300 opportunities;
+# - "records" (no units, the caller's records narrowed to a few: `rows=FEW`): per record, its
+#   customer row probed for the owner, then `EXISTS` on the live shares of its `customer_id` (an
+#   index probe per record, or one hash). The owner term comes first: an OR stops at the first
+#   true term, so the user's own records never touch the shares;
+# - "union" (no units, a list page, many shares: `rows=LIST`): `customer_id IN (owned customers
+#   UNION ALL shared ids)`: the shared ids come from the share table's index, no customer row read.
+# With units (a manager's scope) the "customers" shape stays: measured, both others were slower.
+# Tests force each shape (FORCE_SHAPE) and compare it with the plain predicate.
+FORCE_SHAPE: str | None = None
+# A list page of a principal whose live shares number more than this gets the "union" shape.
+MANY_SHARES = 1000
+SHARE_VOLUME_ATTR = "_crm_share_volume"
+# `visible_to(rows=…)`: the caller's own filters leave a few records (a user's follow-ups or
+# opportunities), or the caller pages through a whole list.
+FEW, LIST = "few", "list"
+
+
+def _share_volume(user, parts, action: str) -> int:
+    """Live shares of the principal (counted up to MANY_SHARES + 1), once per request and action.
+
+    Only a hint for the plan: a stale figure changes the speed, never the rows.
+    """
+    memo = getattr(user, SHARE_VOLUME_ATTR, None)
+    if memo is None:
+        memo = {}
+        setattr(user, SHARE_VOLUME_ATTR, memo)
+    if action not in memo:
+        total = 0
+        for shares in parts.shares:
+            total += shares.order_by()[: MANY_SHARES + 1 - total].count()
+            if total > MANY_SHARES:
+                break
+        memo[action] = total
+    return memo[action]
+
+
+def _shape(user, parts, action: str, rows: str | None) -> str:
+    if FORCE_SHAPE:
+        return FORCE_SHAPE
+    if rows is None or parts.unit_ids:
+        return "customers"
+    if rows == FEW:
+        return "records"
+    return "union" if _share_volume(user, parts, action) > MANY_SHARES else "customers"
+
+
+def _in_scope(parts) -> Q:
+    q = Q(owner_id=parts.owner_id)
+    if parts.unit_ids:
+        q |= Q(org_unit_id__in=list(parts.unit_ids))
+    return q
+
+
+def records_visibility_q(parts) -> Q:
+    """The "records" shape, for a model with a `customer_id` column: the record's customer row is
+    the user's or in the scope's units, or its `customer_id` is a live share's customer."""
+    from customers.models import Customer
+
+    q = Q(Exists(Customer.objects.filter(_in_scope(parts), pk=OuterRef("customer_id"))))
+    for shares in parts.shares:
+        q |= Q(Exists(shares.filter(content_object_id=OuterRef("customer_id"))))
+    return q
+
+
+def union_visibility_q(parts) -> Q:
+    """The "union" shape: `customer_id IN (scope customers UNION ALL live shares' customers)`."""
+    from customers.models import Customer
+
+    return Q(customer_id__in=Customer.objects.filter(_in_scope(parts)).values("pk").union(*parts.shares, all=True))
 
 
 class KindQuerySet(models.QuerySet):
-    def visible_to(self, user, action: str = "view"):
+    def visible_to(self, user, action: str = "view", *, rows: str | None = None):
         """Records whose customer `user` may see (or change) and whose kind the user's roles may see.
 
-        The customer predicate is sharing's one predicate, applied through `customer__`; a kind the
-        roles do not list gives nothing at all (finance sees payments, not complaints).
+        The customer predicate is sharing's one predicate (`visibility_parts`) in the SQL shape
+        that suits the call (see FORCE_SHAPE above): `rows=FEW` when the caller's own filters
+        leave a few records (`user = me`), `rows=LIST` for a list page (one more cheap query: the
+        principal's share volume, once per request). Without `rows`, the "customers" shape. A kind
+        the roles do not list gives nothing at all (finance sees payments, not complaints).
         """
         from customers.models import Customer
-        from sharing.principal import get_principal, visibility_q
+        from sharing.principal import get_principal, visibility_parts, visibility_q
 
         principal = get_principal(user)
         if not principal.is_authenticated or not principal.sees_kind(self.model.KIND):
             return self.none()
-        q = visibility_q(principal, action)
-        if q is None:
+        parts = visibility_parts(principal, action)
+        if parts is None:
             return self
+        shape = _shape(user, parts, action, rows)
+        if shape == "records":
+            return self.filter(records_visibility_q(parts))
+        if shape == "union":
+            return self.filter(union_visibility_q(parts))
         # A semi-join on the visible customers, not the predicate OR-ed across the join: at 1M
         # customers the joined form took 1-21 s of SQL per list, this one 16-75 ms (docs/performance.md).
-        return self.filter(customer_id__in=Customer.objects.filter(q).values("pk"))
+        return self.filter(customer_id__in=Customer.objects.filter(visibility_q(principal, action)).values("pk"))
 
     def of_visible_customer(self, user, customer):
         """One customer's records, for a page that already knows whether the viewer sees it.

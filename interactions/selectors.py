@@ -36,6 +36,7 @@ from interactions.models import (
     ServiceCase,
     Shipment,
 )
+from interactions.querysets import FEW, LIST
 from interactions.services import creatable_kinds, interactions_writer
 from sharing.principal import may_access_customer
 
@@ -118,7 +119,9 @@ def followups_for_user(*, user, person_id: int | None = None, today: date | None
 
     today = today or timezone.localdate()
     principal = get_principal(user)
-    qs = Activity.objects.visible_to(user).due_by(today).select_related("customer", "user")
+    # A manager's team list is a list; anyone else's, their own few follow-ups (querysets.FEW).
+    rows = LIST if principal.is_manager and principal.unit_path else FEW
+    qs = Activity.objects.visible_to(user, rows=rows).due_by(today).select_related("customer", "user")
     if principal.is_manager and principal.unit_path:
         # One IN over the team (the manager included), no OR: the planner can then walk the
         # follow_up_on index in list order and stop after a page.
@@ -142,6 +145,21 @@ def followup_counts(qs, *, today: date) -> dict:
     )
 
 
+def followup_count_labels(qs, *, today: date, cap: int | None = None) -> dict:
+    """{"due_today": "12", "overdue": "1,000+"}: each counted up to the list's cap (crm/pagination.py).
+
+    Two capped counts that PostgreSQL stops after 1,001 rows, instead of counting every open
+    follow-up of a broad scope (115,000 for an executive: 170 ms; a province manager's team: 11,000
+    records checked against 87,000 visible customers, 550 ms on the 1M seed).
+    """
+    from crm.pagination import DEFAULT_CAP, capped_count, count_label
+
+    return {
+        key: count_label(*capped_count(qs.filter(condition), cap or DEFAULT_CAP))
+        for key, condition in (("due_today", Q(follow_up_on=today)), ("overdue", Q(follow_up_on__lt=today)))
+    }
+
+
 def followups_for_home(user) -> dict:
     """The home page's follow-up panel: counts due today and overdue, and the first ten (overdue first).
 
@@ -149,7 +167,7 @@ def followups_for_home(user) -> dict:
     Returns {"due_today": int, "overdue": int, "items": [Activity], "url": str}; three queries.
     """
     today = timezone.localdate()
-    mine = Activity.objects.visible_to(user).due_by(today).filter(user=user)
+    mine = Activity.objects.visible_to(user, rows=FEW).due_by(today).filter(user=user)
     counts = followup_counts(mine, today=today)
     items = list(mine.select_related("customer").order_by("follow_up_on", "occurred_at", "pk")[:HOME_LIMIT])
     return {
@@ -853,7 +871,7 @@ def opportunity_list(*, user, scope: str = "mine", stage: str = ""):
     """
     from sharing.principal import get_principal
 
-    qs = Opportunity.objects.visible_to(user)
+    qs = Opportunity.objects.visible_to(user, rows=FEW if scope == "mine" else LIST)
     principal = get_principal(user)
     if scope == "mine":
         qs = qs.filter(owner=user)
@@ -869,7 +887,7 @@ def opportunity_list(*, user, scope: str = "mine", stage: str = ""):
 def receivables(*, user, overdue_only: bool = False, today: date | None = None):
     """Open payments the user may see (finance), earliest due first, with totals per currency."""
     today = today or timezone.localdate()
-    qs = Payment.objects.visible_to(user).open()
+    qs = Payment.objects.visible_to(user, rows=LIST).open()
     if overdue_only:
         qs = qs.filter(due_on__lt=today)
     totals = list(
@@ -891,7 +909,7 @@ CASE_FILTERS = {
 
 
 def case_list(*, user, show: str = "open", type: str = ""):  # noqa: A002
-    qs = ServiceCase.objects.visible_to(user)
+    qs = ServiceCase.objects.visible_to(user, rows=FEW if show == "mine" else LIST)
     if show == "open":
         qs = qs.open()
     elif show == "overdue":

@@ -105,7 +105,7 @@ def followups(request):
     today = timezone.localdate()
     context = {
         "page_obj": _page(request, qs, selectors.FOLLOWUPS_PER_PAGE),
-        "counts": selectors.followup_counts(qs, today=today),
+        "counts": selectors.followup_count_labels(qs, today=today),
         "today": today,
         "team": team if len(team) > 1 else [],
         "person_select": person_select if len(team) > 1 else "",

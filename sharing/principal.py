@@ -328,12 +328,19 @@ def share_permission_ids(action: str) -> list[int]:
     return _PERMISSION_IDS[action]
 
 
-def visibility_q(principal: Principal, action: str, prefix: str = "") -> Q | None:
-    """The one predicate. None means 'everything'; an empty Q never happens for a real user.
+@dataclass(frozen=True)
+class VisibilityParts:
+    """The terms of the predicate for one principal and action, for callers that need another SQL
+    shape of the same rule (interactions/querysets.py): the owner, the scope's units (sorted) and
+    the live share subqueries, each `.values("content_object_id")` (user shares, then group shares)."""
 
-    `owner = me OR org_unit IN (scope) OR id = ANY(ARRAY(live user shares)) OR
-    id = ANY(ARRAY(live group shares))`, the form PostgreSQL turns into a BitmapOr of index scans.
-    """
+    owner_id: int
+    unit_ids: tuple[int, ...]
+    shares: tuple
+
+
+def visibility_parts(principal: Principal, action: str) -> VisibilityParts | None:
+    """The terms `visibility_q` ORs together; None means 'everything'."""
     from sharing.models import CustomerGroupShare, CustomerUserShare
 
     scope = principal.scope(action)
@@ -342,15 +349,32 @@ def visibility_q(principal: Principal, action: str, prefix: str = "") -> Q | Non
     now = timezone.now()
     perm_ids = share_permission_ids(action)
     live = Q(expires_at__isnull=True) | Q(expires_at__gt=now)
-    user_shares = CustomerUserShare.objects.filter(live, user_id=principal.user_id, permission_id__in=perm_ids).values(
-        "content_object_id"
-    )
-    q = Q(**{f"{prefix}owner_id": principal.user_id}) | Q(**{f"{prefix}pk__any_array": user_shares})
+    shares = [
+        CustomerUserShare.objects.filter(live, user_id=principal.user_id, permission_id__in=perm_ids).values(
+            "content_object_id"
+        )
+    ]
     if principal.group_ids:
-        group_shares = CustomerGroupShare.objects.filter(
-            live, group_id__in=sorted(principal.group_ids), permission_id__in=perm_ids
-        ).values("content_object_id")
-        q |= Q(**{f"{prefix}pk__any_array": group_shares})
-    if scope.unit_ids:
-        q |= Q(**{f"{prefix}org_unit_id__in": sorted(scope.unit_ids)})
+        shares.append(
+            CustomerGroupShare.objects.filter(
+                live, group_id__in=sorted(principal.group_ids), permission_id__in=perm_ids
+            ).values("content_object_id")
+        )
+    return VisibilityParts(owner_id=principal.user_id, unit_ids=tuple(sorted(scope.unit_ids)), shares=tuple(shares))
+
+
+def visibility_q(principal: Principal, action: str, prefix: str = "") -> Q | None:
+    """The one predicate. None means 'everything'; an empty Q never happens for a real user.
+
+    `owner = me OR org_unit IN (scope) OR id = ANY(ARRAY(live user shares)) OR
+    id = ANY(ARRAY(live group shares))`, the form PostgreSQL turns into a BitmapOr of index scans.
+    """
+    parts = visibility_parts(principal, action)
+    if parts is None:
+        return None
+    q = Q(**{f"{prefix}owner_id": parts.owner_id})
+    for shares in parts.shares:
+        q |= Q(**{f"{prefix}pk__any_array": shares})
+    if parts.unit_ids:
+        q |= Q(**{f"{prefix}org_unit_id__in": list(parts.unit_ids)})
     return q
