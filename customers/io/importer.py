@@ -31,7 +31,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -607,6 +607,47 @@ def _exclude_but(model, names) -> list[str]:
     return [f.name for f in model._meta.fields if f.name not in names]
 
 
+def _instances(row: ParsedRow, user) -> tuple[Customer, models.Model]:
+    """The unsaved customer and profile the run inserts for a row."""
+    address = next((c for c in row.contacts if c.kind == ContactPoint.Kind.ADDRESS), None)
+    customer = Customer(
+        number="C0",
+        kind=row.kind,
+        name=nfkc(row.name),
+        name_normalized=normalize_name(row.name),
+        owner=row.owner,
+        org_unit=row.org_unit,
+        status=Customer.Status.ACTIVE,
+        source=Customer.Source.IMPORT,
+        province=address.province if address else row.province,
+        city=address.city if address else row.city,
+        created_by=user,
+        updated_by=user,
+    )
+    profile_model = CompanyProfile if row.kind == Customer.Kind.COMPANY else PersonProfile
+    return customer, profile_model(**row.profile)
+
+
+def _model_errors(customer: Customer, profile, row: ParsedRow) -> str:
+    """The model's own checks of the fields the row fills: '' or Django's messages."""
+    try:
+        customer.full_clean(
+            exclude=_exclude_but(Customer, _CHECKED_CUSTOMER_FIELDS), validate_unique=False, validate_constraints=False
+        )
+        profile.full_clean(
+            exclude=_exclude_but(type(profile), row.profile), validate_unique=False, validate_constraints=False
+        )
+    except ValidationError as exc:
+        return "; ".join(exc.messages)
+    return ""
+
+
+def model_check(row: ParsedRow, user) -> str:
+    """'' when the customer the run would create from this valid row passes the model checks, else
+    the message the row is rejected with (the pipeline's child runs this ahead of the run)."""
+    return _model_errors(*_instances(row, user), row)
+
+
 def _bulk_create(
     rows: list[ParsedRow],
     *,
@@ -615,40 +656,22 @@ def _bulk_create(
     own: dict[int, matching.Record] | None = None,
     prepared: dict[int, matching.Prepared] | None = None,
     keys: dict[int, set[str]] | None = None,
+    ready: pipeline.Ready | None = None,
 ) -> tuple[dict[int, Customer], dict[int, str]]:
     """Create customers for these rows in a handful of queries; ({row: customer}, {row: reason rejected}).
 
     Their dedup match keys are written too (`_index_created`); `own` and `prepared` (the rows'
-    records, their prepared forms and match keys, {row: …}) spare normalising a row a second time.
+    records, their prepared forms and match keys, {row: …}) spare normalising a row a second time,
+    and so does `ready` (the chunk's contact values, stored match keys and model checks).
     """
     rejected: dict[int, str] = {}
     built: list[tuple[ParsedRow, Customer, object]] = []
-    customer_exclude = _exclude_but(Customer, _CHECKED_CUSTOMER_FIELDS)
+    checks = ready.checks if ready is not None else {}
     for row in rows:
-        address = next((c for c in row.contacts if c.kind == ContactPoint.Kind.ADDRESS), None)
-        customer = Customer(
-            number="C0",
-            kind=row.kind,
-            name=nfkc(row.name),
-            name_normalized=normalize_name(row.name),
-            owner=row.owner,
-            org_unit=row.org_unit,
-            status=Customer.Status.ACTIVE,
-            source=Customer.Source.IMPORT,
-            province=address.province if address else row.province,
-            city=address.city if address else row.city,
-            created_by=user,
-            updated_by=user,
-        )
-        profile_model = CompanyProfile if row.kind == Customer.Kind.COMPANY else PersonProfile
-        profile = profile_model(**row.profile)
-        try:
-            customer.full_clean(exclude=customer_exclude, validate_unique=False, validate_constraints=False)
-            profile.full_clean(
-                exclude=_exclude_but(profile_model, row.profile), validate_unique=False, validate_constraints=False
-            )
-        except ValidationError as exc:
-            rejected[row.number] = "; ".join(exc.messages)
+        customer, profile = _instances(row, user)
+        reason = checks[row.number] if row.number in checks else _model_errors(customer, profile, row)
+        if reason:
+            rejected[row.number] = reason
             continue
         built.append((row, customer, profile))
     if not built:
@@ -661,16 +684,20 @@ def _bulk_create(
     tags = _tags_by_name({t for row, _c, _p in built for t in row.tags})
     RoleLink = Customer.roles.through
     TagLink = Customer.tags.through
+    contact_values = ready.contacts if ready is not None else {}
     for row, customer, profile in built:
         profile.customer = customer
         (profiles_company if row.kind == Customer.Kind.COMPANY else profiles_person).append(profile)
-        for item in row.contacts:
+        values = contact_values.get(row.number) or [
+            (nfkc(item.value), contact_normalize(item.kind, item.value)) for item in row.contacts
+        ]
+        for item, (value, normalized) in zip(row.contacts, values, strict=True):
             contacts.append(
                 (
                     customer.pk,
                     item.kind,
-                    nfkc(item.value),
-                    contact_normalize(item.kind, item.value),
+                    value,
+                    normalized,
                     item.is_primary,
                     item.province,
                     item.city,
@@ -687,7 +714,7 @@ def _bulk_create(
     copy_rows(ContactPoint, CONTACT_COLUMNS, contacts)
     copy_rows(RoleLink, ["customer_id", "customerrole_id"], role_links)
     copy_rows(TagLink, ["customer_id", "tag_id"], tag_links)
-    _index_created(built, contacts, own or {}, prepared or {}, keys or {})
+    _index_created(built, contacts, own or {}, prepared or {}, keys or {}, ready.index_keys if ready else None)
     _note_activities(notes, user)
     _audit_created(built, user=user, job=job)
     _assign_unowned([customer for _r, customer, _p in built if customer.owner_id is None], user)
@@ -700,8 +727,12 @@ def _index_created(
     own: dict[int, matching.Record],
     prepared: dict[int, matching.Prepared],
     keys: dict[int, set[str]] | None = None,
+    index_keys: dict[int, list[str]] | None = None,
 ) -> int:
     """Write dedup's match keys of customers just created, in their chunk's transaction.
+
+    `index_keys` ({row: keys}, `pipeline.prepare_chunk`) are those keys computed ahead from the
+    values the run inserts (`pipeline.stored_record`); the rows without are computed here:
 
     The keys are the ones `dedup.services.match_keys_refresh_many` computes from the stored rows:
     the engine record is built by the same `records_build` from the values just inserted (contact
@@ -716,13 +747,27 @@ def _index_created(
         from dedup.records import KEY_MAX_LENGTH, keys_of, records_build
     except ImportError:
         return 0
-    rows = [(customer.pk, customer.kind, customer.name, customer.province, customer.city) for _r, customer, _p in built]
-    # contacts: CONTACT_COLUMNS tuples in insertion order.
-    order = sorted(range(len(contacts)), key=lambda i: (contacts[i][0], not contacts[i][4], i))
-    contact_rows = [(cp[0], cp[1], cp[2], cp[5], cp[6], cp[7]) for cp in (contacts[i] for i in order)]
-    records = records_build(rows, contact_rows)
+    index_keys = index_keys or {}
     index_rows = []
     for row, customer, _profile in built:
+        if row.number in index_keys:
+            index_rows.extend((customer.pk, key) for key in index_keys[row.number])
+    missing = {customer.pk for row, customer, _p in built if row.number not in index_keys}
+    rows = [
+        (customer.pk, customer.kind, customer.name, customer.province, customer.city)
+        for _r, customer, _p in built
+        if customer.pk in missing
+    ]
+    # contacts: CONTACT_COLUMNS tuples in insertion order.
+    order = sorted(
+        (i for i in range(len(contacts)) if contacts[i][0] in missing),
+        key=lambda i: (contacts[i][0], not contacts[i][4], i),
+    )
+    contact_rows = [(cp[0], cp[1], cp[2], cp[5], cp[6], cp[7]) for cp in (contacts[i] for i in order)]
+    records = records_build(rows, contact_rows) if rows else {}
+    for row, customer, _profile in built:
+        if customer.pk not in missing:
+            continue
         record = records.get(customer.pk)
         if record is None:
             continue
@@ -956,7 +1001,9 @@ def _outcomes_for_chunk(
         else:
             to_create.append(row)
     created, rejected = (
-        _bulk_create(to_create, user=user, job=job, own=own, prepared=prepared, keys=keys) if to_create else ({}, {})
+        _bulk_create(to_create, user=user, job=job, own=own, prepared=prepared, keys=keys, ready=ready)
+        if to_create
+        else ({}, {})
     )
     for row in to_create:
         if row.number in created:
@@ -999,7 +1046,7 @@ def _outcomes_for_chunk(
             else:
                 record(row, ImportRow.Outcome.MERGED, merged)
     if infile_create:
-        created, rejected = _bulk_create(infile_create, user=user, job=job)
+        created, rejected = _bulk_create(infile_create, user=user, job=job, ready=ready)
         for row in infile_create:
             if row.number in created:
                 record(row, ImportRow.Outcome.CREATED, created[row.number])

@@ -33,8 +33,10 @@ from django.conf import settings
 
 from customers.io.readers import FileProblem, RawRow, Sheet, iter_rows
 from customers.io.rows import Assignment, ParsedRow, parse_row
+from customers.models import ContactPoint
 from customers.services import ContactInput
 from dedup import matching
+from dedup.normalize import nfkc
 
 logger = logging.getLogger(__name__)
 
@@ -44,13 +46,23 @@ PIPELINE_MIN_ROWS = 5000
 
 
 class Ready(NamedTuple):
-    """One chunk, parsed, with the duplicate search's inputs for the rows it searches (valid rows
-    that are not in-file duplicates): {row number: engine record / prepared record / match keys}."""
+    """One chunk, parsed, with what the run would otherwise compute row by row.
+
+    For the rows the duplicate search looks at (valid rows that are not in-file duplicates):
+    `own`, `prepared`, `keys` — {row number: engine record / prepared record / match keys}.
+    For every valid row, as the run stores it if it creates the customer: `contacts` — {row:
+    [(value, normalized)] of its contact points}, `index_keys` — {row: the dedup match keys of the
+    stored customer, sorted}. `checks` — {row: '' or the model checks' message}: only from the
+    child (in process the run builds the instances and checks them itself).
+    """
 
     rows: list[ParsedRow]
     own: dict[int, matching.Record]
     prepared: dict[int, matching.Prepared]
     keys: dict[int, set[str]]
+    contacts: dict[int, list[tuple[str, str]]]
+    index_keys: dict[int, list[str]]
+    checks: dict[int, str]
 
 
 def parse_chunk(raw_rows: Iterable[RawRow], mapping: dict, ctx: Assignment, header_count: int) -> list[ParsedRow]:
@@ -60,13 +72,53 @@ def parse_chunk(raw_rows: Iterable[RawRow], mapping: dict, ctx: Assignment, head
     ]
 
 
-def prepare_chunk(rows: list[ParsedRow], infile: Iterable[int]) -> Ready:
-    """The duplicate search's inputs of one parsed chunk (what the serial run computes per chunk)."""
+def stored_record(row: ParsedRow) -> matching.Record:
+    """The engine record `dedup.records.records_build` reads back once the run has inserted this
+    row's customer (`importer._bulk_create`: NFKC name and contact values, province and city from
+    the address, contact points primary first), with the row number as id."""
+    from dedup.records import _records_assemble
+
+    address = next((c for c in row.contacts if c.kind == ContactPoint.Kind.ADDRESS), None)
+    province = address.province if address else row.province
+    city = address.city if address else row.city
+    ordered = sorted(row.contacts, key=lambda c: not c.is_primary)
+    contact_rows = [(row.number, c.kind, nfkc(c.value), c.province, c.city, c.postcode) for c in ordered]
+    profile = row.profile
+    companies = {row.number: (profile.get("credit_code", ""), "")} if row.kind == "company" else {}
+    persons = {row.number: (profile.get("id_number", ""), profile.get("birth_date"))} if row.kind == "person" else {}
+    customer = (row.number, row.kind, nfkc(row.name), province, city)
+    return _records_assemble([customer], contact_rows, companies, persons)[row.number]
+
+
+def prepare_chunk(rows: list[ParsedRow], infile: Iterable[int], *, user=None) -> Ready:
+    """What the run computes per chunk before it touches the database (`user`: the importer, to run
+    the model checks of the customers the rows would create; without it they are left to the run)."""
+    from customers.services import contact_normalize
+
+    try:
+        from dedup.records import KEY_MAX_LENGTH, keys_of
+    except ImportError:
+        keys_of = None
     infile = set(infile)
     own = {row.number: row.record() for row in rows if row.ok and row.number not in infile}
     prepared = {number: matching.prepare(record) for number, record in own.items()}
     keys = {number: matching.match_keys(ready) for number, ready in prepared.items()}
-    return Ready(rows, own, prepared, keys)
+    contacts, index_keys, checks = {}, {}, {}
+    for row in rows:
+        if not row.ok:
+            continue
+        contacts[row.number] = [(nfkc(c.value), contact_normalize(c.kind, c.value)) for c in row.contacts]
+        if keys_of is not None:
+            record, mine = stored_record(row), own.get(row.number)
+            if mine is not None and record == mine:
+                index_keys[row.number] = sorted({key[:KEY_MAX_LENGTH] for key in keys[row.number]})
+            else:
+                index_keys[row.number] = sorted(keys_of(matching.prepare(record)))
+        if user is not None:
+            from customers.io.importer import model_check
+
+            checks[row.number] = model_check(row, user)
+    return Ready(rows, own, prepared, keys, contacts, index_keys, checks)
 
 
 def chunks(items: Iterable, size: int) -> Iterator[list]:
@@ -81,13 +133,15 @@ def chunks(items: Iterable, size: int) -> Iterator[list]:
 
 
 def serial_chunks(
-    content: bytes, sheet: Sheet, start: int, size: int, mapping: dict, ctx: Assignment, infile
+    content: bytes, sheet: Sheet, start: int, size: int, mapping: dict, ctx: Assignment, infile, *, checks=False
 ) -> Iterator[Ready]:
-    """The chunks from row `start` on (0-based, data rows), computed in this process."""
+    """The chunks from row `start` on (0-based, data rows), computed in this process (`checks`:
+    with the model checks, as the child sends them)."""
     remaining = itertools.islice(iter_rows(content, sheet), start, None)
     header_count = len(sheet.headers)
+    user = ctx.user if checks else None
     for raw_chunk in chunks(remaining, size):
-        yield prepare_chunk(parse_chunk(raw_chunk, mapping, ctx, header_count), infile)
+        yield prepare_chunk(parse_chunk(raw_chunk, mapping, ctx, header_count), infile, user=user)
 
 
 # --- Crossing the pipe -----------------------------------------------------------------------------
@@ -111,7 +165,7 @@ def _encode(ready: Ready) -> tuple:
         values[_UNIT] = getattr(row.org_unit, "pk", None)
         values[_ROLES] = [role.pk for role in row.roles]
         rows.append(values)
-    return rows, ready.own, ready.prepared, ready.keys
+    return (rows, *ready[1:])
 
 
 class _Objects:
@@ -126,7 +180,7 @@ class _Objects:
         self.roles = {role.pk: role for role in ctx.roles.values()}
 
     def decode(self, payload: tuple) -> Ready:
-        encoded, own, prepared, keys = payload
+        encoded, *rest = payload
         rows = []
         for values in encoded:
             values[_CONTACTS] = [ContactInput(*c) for c in values[_CONTACTS]]
@@ -135,7 +189,7 @@ class _Objects:
             values[_UNIT] = None if unit is None else self.units[unit]
             values[_ROLES] = [self.roles[pk] for pk in values[_ROLES]]
             rows.append(ParsedRow(*values))
-        return Ready(rows, own, prepared, keys)
+        return Ready(rows, *rest)
 
 
 def child_main(stdin: io.BufferedReader, stdout: io.BufferedWriter) -> None:
@@ -147,7 +201,14 @@ def child_main(stdin: io.BufferedReader, stdout: io.BufferedWriter) -> None:
     ctx: Assignment = spec["ctx"]
     try:
         for ready in serial_chunks(
-            spec["content"], spec["sheet"], spec["start"], spec["size"], spec["mapping"], ctx, spec["infile"]
+            spec["content"],
+            spec["sheet"],
+            spec["start"],
+            spec["size"],
+            spec["mapping"],
+            ctx,
+            spec["infile"],
+            checks=True,
         ):
             pickle.dump(("chunk", _encode(ready)), stdout, protocol=pickle.HIGHEST_PROTOCOL)
             stdout.flush()

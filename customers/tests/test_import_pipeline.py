@@ -15,7 +15,7 @@ from customers.tests.factories import ContactPointFactory, PersonFactory
 
 pytestmark = pytest.mark.django_db
 
-HEADERS = [*HEADERS_ZH, "负责人", "所属单位", "客户角色", "备注", "性别", "职务"]
+HEADERS = [*HEADERS_ZH, "负责人", "所属单位", "客户角色", "备注", "性别", "职务", "网站"]
 
 
 @pytest.fixture(autouse=True)
@@ -29,19 +29,22 @@ def in_english():
 def _rows() -> list[list[str]]:
     """Every kind of row: new persons and companies, owners, units and roles from the file (they
     cross the pipe as ids), bad rows, in-file duplicates and a duplicate of an existing customer."""
-    rows = [[*r, "", "", "", "", "", ""] for r in good_rows(30, seed=11)]
+    rows = [[*r, "", "", "", "", "", "", ""] for r in good_rows(30, seed=11)]
     rows[3][13:16] = ["sz_rep", "", "customer;prospect"]
     rows[4][14] = "BJ-CY"
     rows[5][13] = "nobody"  # rejected: unknown owner
     rows[6][15] = "no-such-role"  # rejected
     rows[7][16] = "a note"
     rows[9][17:19] = ["女", "经理"]
-    rows += [[*r, "", "", "", "", "", ""] for r, _why in bad_rows(10)]
-    rows.append(["D1", "个人", "赵已有", "13900005555", "", "zhao2@example.com", "", "", "", "", "", "", ""] + [""] * 6)
+    rows[8][19] = ".".join(["a" * 63] * 3) + ".com"  # only the model's check refuses it (202 characters)
+    rows[10][2] = "ß" * 120  # the same: its case-folded form outgrows the column
+    rows[12][19] = "www.example.com"
+    rows += [[*r, "", "", "", "", "", "", ""] for r, _why in bad_rows(10)]
+    rows.append(["D1", "个人", "赵已有", "13900005555", "", "zhao2@example.com", "", "", "", "", "", "", ""] + [""] * 7)
     dup = list(rows[1])
     dup[0], dup[5] = "D2", "second@example.cn"  # an in-file duplicate of the second row
     rows.append(dup)
-    rows.append(["D3", "公司", "华信科技有限公司", "", "", "", "", "", "", "", "", credit_code(777), ""] + [""] * 6)
+    rows.append(["D3", "公司", "华信科技有限公司", "", "", "", "", "", "", "", "", credit_code(777), ""] + [""] * 7)
     return rows
 
 
@@ -170,7 +173,10 @@ def test_the_pipelined_run_writes_exactly_what_the_serial_run_writes(
     assert started == [0]  # the second run did use the child
     assert serial["counts"][0] == ImportJob.Status.DONE
     assert serial["counts"][1] == len(_rows())
-    assert serial["rejected"] >= 12 and serial["counts"][2] >= 25
+    assert serial["rejected"] >= 14 and serial["counts"][2] >= 23
+    reasons = [reason for _n, outcome, _c, reason, _v in serial["outcomes"] if outcome == "rejected"]
+    assert "Ensure this value has at most 200 characters (it has 202)." in reasons
+    assert "Ensure this value has at most 200 characters (it has 240)." in reasons
     assert pipelined == serial
 
 
@@ -184,9 +190,12 @@ def test_the_child_sends_the_chunks_the_parent_would_compute(data_steward, shenz
     mapping = formats.guess_mapping(sheet.headers)
     ctx = assignment_for(data_steward)
     infile = {5, 9}
-    here = list(pipeline.serial_chunks(content, sheet, 3, 4, mapping, ctx, infile))
+    here = list(pipeline.serial_chunks(content, sheet, 3, 4, mapping, ctx, infile, checks=True))
     there = list(pipeline.ready_chunks(content, sheet, 3, 4, mapping, ctx, infile, use_pipeline=True))
     assert there == here
+    checks = {n: m for ready in there for n, m in ready.checks.items()}
+    assert checks[10] == "Ensure this value has at most 200 characters (it has 202)."
+    assert checks[14] == ""
     assert sum(len(r.rows) for r in here) == len(_rows()) - 3
     # Model instances come back as the parent's own context objects, not copies.
     owners = {id(row.owner) for ready in there for row in ready.rows if row.owner is not None}
