@@ -34,6 +34,40 @@ class FastSelect(forms.Select):
         return mark_safe("".join(parts))  # noqa: S308 - every value and label is escaped above
 
 
+def options_markup(choices) -> str:
+    """The `<option>` elements of (value, label) pairs, as FastSelect writes them, none selected."""
+    return "".join(f'<option value="{escape(str(value))}">{escape(str(label))}</option>' for value, label in choices)
+
+
+class PrerenderedSelect(forms.Select):
+    """FastSelect's exact markup from `<option>` markup made in advance (`options_markup`).
+
+    `markup` is a string or a zero-argument callable returning one, called only when the field is
+    rendered: the customer list caches the owner, unit, role and tag options per view scope
+    (customers.selectors.customer_filter_options), so a see-all user's 2,450 options cost neither
+    their queries nor Django's normalisation of 2,450 choices on every list request. The first
+    option is the empty one, labelled `empty_label`; the selected value is marked in the markup.
+    The field's own queryset still validates submitted values.
+    """
+
+    def __init__(self, attrs=None, markup="", empty_label=""):
+        super().__init__(attrs)
+        self.markup = markup
+        self.empty_label = empty_label
+
+    def render(self, name, value, attrs=None, renderer=None):
+        final_attrs = self.build_attrs(self.attrs, attrs)
+        final_attrs["name"] = name
+        selected = {str(v) for v in self.format_value(value)}
+        markup = self.markup() if callable(self.markup) else self.markup
+        for chosen in selected - {""}:
+            option = f'<option value="{escape(chosen)}">'
+            markup = markup.replace(option, option[:-1] + " selected>", 1)
+        empty_mark = " selected" if "" in selected else ""
+        empty = f'<option value=""{empty_mark}>{escape(str(self.empty_label))}</option>'
+        return mark_safe(f"<select{flatatt(final_attrs)}>{empty}{markup}</select>")  # noqa: S308 - escaped above
+
+
 def user_option_rows(users):
     """(pk, display name, username, unit name) of a user queryset, from one values_list query.
 

@@ -18,3 +18,19 @@ class CustomersConfig(AppConfig):
         auditlog.register(m.PersonProfile, mask_fields=["id_number", "birth_date"])
         auditlog.register(m.ContactPoint, mask_fields=["value", "normalized"])
         auditlog.register(m.Relationship)
+
+        # The list's cached filter options (customers.selectors.customer_filter_options) name users,
+        # tags and customer roles.
+        from django.contrib.auth import get_user_model
+        from django.db.models.signals import post_delete, post_save
+
+        from customers.selectors import filter_options_changed
+
+        for model in (get_user_model(), m.Tag, m.CustomerRole):
+            label = model._meta.label_lower
+            post_save.connect(
+                filter_options_changed, sender=model, dispatch_uid=f"customers.filter_options.save.{label}"
+            )
+            post_delete.connect(
+                filter_options_changed, sender=model, dispatch_uid=f"customers.filter_options.delete.{label}"
+            )

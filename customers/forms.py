@@ -8,6 +8,7 @@ model; `version` is only the expected version handed to `customer_update`.
 
 from __future__ import annotations
 
+import functools
 import re
 from decimal import Decimal
 
@@ -17,7 +18,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import gettext_noop, pgettext_lazy
 
-from crm.widgets import FastSelect, user_option_rows
+from crm.widgets import FastSelect, PrerenderedSelect
 from customers.field_groups import CONTACT, CORE, IDENTITY
 from customers.models import CompanyProfile, ContactPoint, Customer, CustomerRole, PersonProfile, Tag
 from customers.services import ContactInput, CustomerInput, RelationshipInput, contact_validate
@@ -691,6 +692,10 @@ class TransferForm(forms.Form):
 # --- list filters
 
 
+def _options_of(markup, name: str):
+    return lambda: markup()[name]
+
+
 class CustomerFilterForm(forms.Form):
     """Filters of the customer list. Unknown or invalid values are ignored, never an error page."""
 
@@ -713,7 +718,8 @@ class CustomerFilterForm(forms.Form):
         label=_("Role"), queryset=CustomerRole.objects.all(), required=False, empty_label=_("All roles")
     )
     tag = forms.ModelChoiceField(label=_("Tag"), queryset=Tag.objects.all(), required=False, empty_label=_("All tags"))
-    # FastSelect: a see-all user's filter offers ~2,000 owners and ~450 units (crm/widgets.py).
+    # Owner, unit, role and tag options come as markup cached per view scope (PrerenderedSelect, set in
+    # __init__): a see-all user's filter offers ~2,000 owners and ~450 units (crm/widgets.py).
     owner = forms.ModelChoiceField(
         label=_("Owner"),
         queryset=get_user_model().objects.none(),
@@ -741,36 +747,29 @@ class CustomerFilterForm(forms.Form):
         required=False,
     )
 
-    def __init__(self, *args, owners, units, **kwargs):
+    def __init__(self, *args, owners, units, options=None, **kwargs):
+        """`owners` and `units` validate submitted values. `options` gives the owner, org_unit, role
+        and tag `<option>` markup (customers.selectors.customer_filter_options, cached per view
+        scope): a callable called only if the form is rendered; exports and campaigns that only
+        read `filters()` never build it."""
         super().__init__(*args, **kwargs)
         self.fields["owner"].queryset = owners
-        self.fields["owner"].label_from_instance = lambda u: u.get_full_name() or u.username
-        # Options from plain tuples: a see-all user's 2,000 owners without 2,000 model instances.
-        self.fields["owner"].widget.choices = [
-            ("", self.fields["owner"].empty_label),
-            *((pk, name) for pk, name, _username, _unit in user_option_rows(owners)),
-        ]
         self.fields["org_unit"].queryset = units
-        self.fields["org_unit"].widget.choices = [
-            ("", self.fields["org_unit"].empty_label),
-            *units.values_list("pk", "name"),
-        ]
-        # Roles and tags as plain (pk, label) rows too: a ModelChoiceIterator would read them through
-        # a server-side cursor (DECLARE, FETCH, CLOSE: three round trips each, on every list page).
-        self.fields["role"].widget.choices = [
-            ("", self.fields["role"].empty_label),
-            *((pk, str(_(name))) for pk, name in CustomerRole.objects.order_by("code").values_list("pk", "name")),
-        ]
-        self.fields["tag"].widget.choices = [
-            ("", self.fields["tag"].empty_label),
-            *Tag.objects.order_by("name").values_list("pk", "name"),
-        ]
-        for name in ("kind", "status", "role", "tag", "owner", "org_unit", "sort"):
+        if options is None:
+            from customers.selectors import filter_options_markup
+
+            options = functools.partial(filter_options_markup, owners, units)
+        markup = functools.cache(options)
+        for name in ("role", "tag", "owner", "org_unit"):
+            field = self.fields[name]
+            field.widget = PrerenderedSelect(markup=_options_of(markup, name), empty_label=field.empty_label)
+        for name in ("kind", "status", "sort"):
             widget = self.fields[name].widget
             if type(widget) is forms.Select:
                 # Same markup, no per-option template (crm/widgets.py); the list renders on every filter change.
                 widget = self.fields[name].widget = FastSelect(attrs=widget.attrs, choices=widget.choices)
-            widget.attrs["data-autosubmit"] = ""
+        for name in ("kind", "status", "role", "tag", "owner", "org_unit", "sort"):
+            self.fields[name].widget.attrs["data-autosubmit"] = ""
 
     def filters(self) -> dict:
         """The valid filters only: a bad value (e.g. a forged owner id) is dropped, not an error."""

@@ -46,7 +46,8 @@ def _optional(module_name: str, attribute: str):
 @require_GET
 def customer_list(request):
     owners, units = selectors.customer_filter_choices(request.user)
-    form = CustomerFilterForm(request.GET, owners=owners, units=units)
+    options = selectors.customer_filter_options(request.user, owners, units)
+    form = CustomerFilterForm(request.GET, owners=owners, units=units, options=options)
     filters = form.filters()
     page = CappedPaginator(selectors.customer_list(request.user, filters), selectors.PAGE_SIZE).get_page(
         request.GET.get("page")

@@ -1,0 +1,122 @@
+"""The customer list's owner, unit, role and tag filters: option markup cached per view scope.
+
+crm/test_settings.py turns the shared cache on (CRM_PRINCIPAL_CACHE_SECONDS), so these tests run
+the cached path; each asserts what a fresh build would show, so a stale or borrowed entry fails.
+"""
+
+import re
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from crm.widgets import FastSelect, PrerenderedSelect, options_markup
+from customers.models import CustomerRole, Tag
+from customers.selectors import customer_filter_choices, filter_options_markup
+from sharing.models import Membership
+
+pytestmark = pytest.mark.django_db
+
+
+def options(response, name: str) -> dict[str, str]:
+    """{value: label} of the <select name=...> in the page."""
+    select = re.search(rf'<select[^>]* name="{name}"[^>]*>(.*?)</select>', response.content.decode(), re.S)
+    assert select, name
+    return dict(re.findall(r'<option value="([^"]*)"[^>]*>([^<]*)</option>', select.group(1)))
+
+
+def selected(response, name: str) -> list[str]:
+    select = re.search(rf'<select[^>]* name="{name}"[^>]*>(.*?)</select>', response.content.decode(), re.S)
+    return re.findall(r'<option value="([^"]*)" selected>', select.group(1))
+
+
+@pytest.mark.parametrize("value", [None, "", "2", "x&y", "<b>", "99"])
+def test_prerendered_select_writes_what_fast_select_writes(value):
+    choices = [(1, "张三"), (2, 'Ada "The" <Countess>'), ("x&y", "a & b"), ("<b>", "tag")]
+    attrs = {"id": "id_owner", "data-autosubmit": ""}
+    fast = FastSelect(attrs=attrs, choices=[("", "Anyone"), *choices]).render("owner", value)
+    prerendered = PrerenderedSelect(attrs=attrs, markup=options_markup(choices), empty_label="Anyone")
+    assert prerendered.render("owner", value) == fast
+    lazy = PrerenderedSelect(attrs=attrs, markup=lambda: options_markup(choices), empty_label="Anyone")
+    assert lazy.render("owner", value) == fast
+
+
+def test_each_scope_gets_its_own_options_never_a_cached_broader_list(
+    client_for, hq_executive, guangdong_sales_manager, beijing_sales_rep, shenzhen_sales_rep, org
+):
+    # The executive's entry (every owner and unit) is made first; narrower scopes must not get it.
+    everyone = options(client_for(hq_executive).get("/customers/"), "owner")
+    assert str(beijing_sales_rep.pk) in everyone and str(shenzhen_sales_rep.pk) in everyone
+
+    for user in (guangdong_sales_manager, beijing_sales_rep, shenzhen_sales_rep):
+        response = client_for(user).get("/customers/")
+        owners, units = customer_filter_choices(user)
+        fresh = filter_options_markup(owners, units)
+        for name in ("owner", "org_unit", "role", "tag"):
+            shown = options(response, name)
+            shown.pop("")
+            assert shown == dict(re.findall(r'<option value="([^"]*)">([^<]*)</option>', fresh[name])), (user, name)
+
+    manager_owners = options(client_for(guangdong_sales_manager).get("/customers/"), "owner")
+    assert str(beijing_sales_rep.pk) not in manager_owners and str(shenzhen_sales_rep.pk) in manager_owners
+    manager_units = options(client_for(guangdong_sales_manager).get("/customers/"), "org_unit")
+    assert str(org["BJ"].pk) not in manager_units and str(org["GD-SZ"].pk) in manager_units
+    rep_owners = options(client_for(beijing_sales_rep).get("/customers/"), "owner")
+    assert str(shenzhen_sales_rep.pk) not in rep_owners and str(beijing_sales_rep.pk) in rep_owners
+
+
+def test_the_second_list_request_reads_the_options_from_the_cache(client_for, hq_executive):
+    client = client_for(hq_executive)
+    client.get("/customers/")
+    Tag.objects.create(name="void the entry")
+    with CaptureQueriesContext(connection) as cold:
+        client.get("/customers/", {"owner": hq_executive.pk})
+    with CaptureQueriesContext(connection) as warm:
+        response = client.get("/customers/", {"owner": hq_executive.pk})
+    assert len(warm) == len(cold) - 4  # owners, units, roles, tags
+    assert selected(response, "owner") == [str(hq_executive.pk)]
+
+
+def test_new_and_renamed_users_tags_and_units_show_on_the_next_request(
+    client_for, hq_executive, shenzhen_sales_rep, org
+):
+    client = client_for(hq_executive)
+    client.get("/customers/")  # the entry exists now
+
+    newcomer = get_user_model().objects.create_user("newcomer", first_name="新", last_name="人")
+    Membership.objects.create(user=newcomer, unit=org["GD-SZ"])
+    assert str(newcomer.pk) in options(client.get("/customers/"), "owner")
+
+    shenzhen_sales_rep.first_name, shenzhen_sales_rep.last_name = "Renamed", "Rep"
+    shenzhen_sales_rep.save()
+    assert options(client.get("/customers/"), "owner")[str(shenzhen_sales_rep.pk)] == "Renamed Rep"
+
+    tag = Tag.objects.create(name="新标签")
+    assert options(client.get("/customers/"), "tag")[str(tag.pk)] == "新标签"
+    tag.delete()
+    assert str(tag.pk) not in options(client.get("/customers/"), "tag")
+
+    role = CustomerRole.objects.create(code="reseller", name="Reseller")
+    assert str(role.pk) in options(client.get("/customers/"), "role")
+
+    org["GD-SZ"].name = "深圳办事处(新)"
+    org["GD-SZ"].save()
+    assert options(client.get("/customers/"), "org_unit")[str(org["GD-SZ"].pk)] == "深圳办事处(新)"
+
+
+def test_a_user_who_leaves_the_unit_leaves_the_managers_owner_filter(
+    client_for, guangdong_sales_manager, shenzhen_sales_rep
+):
+    client = client_for(guangdong_sales_manager)
+    assert str(shenzhen_sales_rep.pk) in options(client.get("/customers/"), "owner")
+    Membership.objects.filter(user=shenzhen_sales_rep).delete()
+    assert str(shenzhen_sales_rep.pk) not in options(client.get("/customers/"), "owner")
+
+
+def test_the_options_follow_the_language(client_for, hq_executive):
+    client = client_for(hq_executive)
+    chinese = options(client.get("/customers/", HTTP_ACCEPT_LANGUAGE="zh-hans"), "role")
+    english = options(client.get("/customers/", HTTP_ACCEPT_LANGUAGE="en"), "role")
+    assert chinese.keys() == english.keys()
+    assert chinese != english
