@@ -450,37 +450,6 @@ def service_figures(cases, period: Period, now: datetime | None = None) -> tuple
     return service_groups(cases, period, now).figures()
 
 
-def _summary_service_groups(source, days: int) -> ServiceGroups:
-    """The scope's units' service parts as the summary run stored them (crm.summaries._fill)."""
-    from crm.summaries import BUCKET_SEPARATOR
-
-    groups = ServiceGroups()
-    for row in source.figures("service_received", days):
-        category, severity = row["bucket"].split(BUCKET_SEPARATOR)
-        groups.received[(category, severity)] = row["n"]
-    for row in source.figures("service_closed", days):
-        for key, column in SERVICE_CLOSED_COLUMNS.items():
-            groups.closed[key] += int(row[column])
-    for row in source.figures("service_nps", days):
-        for key, column in SERVICE_NPS_COLUMNS.items():
-            groups.closed[key] += int(row[column])
-    for row in source.figures("service_p90", days):
-        groups.buckets[int(row["bucket"])] = row["n"]
-    groups.overdue = sum(row["n"] for row in source.figures("service_overdue"))
-    return groups
-
-
-# Where the summary run keeps the closed cases' additive figures (two metrics of five columns).
-SERVICE_CLOSED_COLUMNS = {
-    "closed": "n",
-    "seconds": "extra",
-    "micros": "score_sum",
-    "csat_n": "score_n",
-    "csat_sum": "amount",
-}
-SERVICE_NPS_COLUMNS = {"answers": "n", "promoters": "extra", "detractors": "score_sum"}
-
-
 def _company_service_figures(source, days: int) -> tuple[list[tuple], dict]:
     """`service_figures` of every case, as the summary run stored them (crm.summaries._fill_company)."""
     from crm.summaries import BUCKET_SEPARATOR
@@ -505,14 +474,13 @@ def _summary_service_groups(source, days: int) -> ServiceGroups:
     for row in source.figures("service_received", days):
         category, severity = row["bucket"].split(BUCKET_SEPARATOR)
         groups.received[(category, severity)] = row["n"]
-    for row in source.figures("service_closed", days):
+    for row in source.figures("service_closed", days):  # per resolution bucket
+        groups.buckets[int(row["bucket"])] = row["n"]
         for key, column in SERVICE_CLOSED_COLUMNS.items():
             groups.closed[key] += int(row[column])
     for row in source.figures("service_nps", days):
         for key, column in SERVICE_NPS_COLUMNS.items():
             groups.closed[key] += int(row[column])
-    for row in source.figures("service_p90", days):
-        groups.buckets[int(row["bucket"])] = row["n"]
     groups.overdue = sum(row["n"] for row in source.figures("service_overdue"))
     return groups
 
