@@ -528,14 +528,14 @@ def _compare_contacts(a: Prepared, b: Prepared, common_keys: Container[str], evi
     company = a.kind == COMPANY
     points = []
     shared_lines = 0
-    for phone in set(a.phones).intersection(b.phones):
+    for phone in set(a.phones).intersection(b.phones) if a.phones and b.phones else ():
         if "p:" + phone in common_keys:
             shared_lines += 1
         elif nz.is_mobile_e164(phone):
             points.append(POINTS["company_mobile" if company else "person_mobile"])
         else:
             points.append(POINTS["company_landline" if company else "person_landline"])
-    for email in set(a.emails).intersection(b.emails):
+    for email in set(a.emails).intersection(b.emails) if a.emails and b.emails else ():
         if "e:" + email in common_keys:
             shared_lines += 1
         elif nz.is_role_email(email):
@@ -613,7 +613,7 @@ def score_pair(a: Record | Prepared, b: Record | Prepared, *, common_keys: Conta
         _compare_person_names(a, b, evidence)
     _compare_contacts(a, b, common_keys, evidence)
     _compare_places(a, b, evidence)
-    total = sum(e.points for e in evidence)
+    total = sum([e.points for e in evidence])
     return Match(max(0, min(100, total)), tuple(evidence))
 
 
