@@ -26,6 +26,7 @@ import os
 import pickle
 import subprocess
 import sys
+import threading
 from collections.abc import Iterable, Iterator
 from typing import NamedTuple
 
@@ -228,12 +229,17 @@ def _start_child(spec: dict) -> subprocess.Popen:
         cwd=str(settings.BASE_DIR),
         env=env,
     )
-    try:
-        pickle.dump(spec, proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
-        proc.stdin.close()
-    except OSError:
-        _stop(proc)
-        raise
+
+    def feed() -> None:
+        # In a thread: the pipe takes the file only as fast as the child, still importing Django,
+        # reads it, and this process has the first chunk to prepare meanwhile.
+        try:
+            pickle.dump(spec, proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+            proc.stdin.close()
+        except (OSError, ValueError):
+            pass  # the child is gone: the reader gets EOF and this process parses the rest
+
+    threading.Thread(target=feed, name="import-pipeline-feed", daemon=True).start()
     return proc
 
 
@@ -271,11 +277,12 @@ def ready_chunks(
         return
     from django.utils import translation
 
+    # This process prepares the first chunk itself while the child starts; the child begins after it.
     spec = {
         "language": translation.get_language() or settings.LANGUAGE_CODE,
         "content": content,
         "sheet": sheet,
-        "start": start,
+        "start": start + size,
         "size": size,
         "mapping": mapping,
         "ctx": ctx,
@@ -290,6 +297,11 @@ def ready_chunks(
         return
     objects = _Objects(ctx)
     try:
+        first = next(serial_chunks(content, sheet, start, size, mapping, ctx, infile), None)
+        if first is None:
+            return
+        done += len(first.rows)
+        yield first
         while True:
             try:
                 kind, payload = pickle.load(proc.stdout)  # noqa: S301 - our own child, over a pipe
