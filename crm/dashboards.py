@@ -803,6 +803,20 @@ def data_quality(user, unit=None, source=None) -> Section:
     )
 
 
+def _unseen_metrics(principal) -> frozenset[str]:
+    """Summary metrics of the sections this viewer's roles do not see (each section checks its kind
+    before it reads anything; this only keeps their rows out of the page's one read)."""
+    from crm.summaries import SERVICE_METRICS
+
+    by_kind = {
+        "opportunity": ("funnel", "won_lost"),
+        "activity": ("activities",),
+        "payment": ("rfm", "receivables_all"),
+        "service_case": ("service_all", "service_overdue", *SERVICE_METRICS),
+    }
+    return frozenset(metric for kind, metrics in by_kind.items() if not principal.sees_kind(kind) for metric in metrics)
+
+
 def dashboard(user, *, period: Period, unit=None, use_summary: bool = True) -> list[Section]:
     """All sections the viewer's roles may see, in page order.
 
@@ -814,6 +828,7 @@ def dashboard(user, *, period: Period, unit=None, use_summary: bool = True) -> l
     source = summary_source(user, unit) if use_summary else None
     if source is not None:
         source.page_days = (period.end - period.start).days + 1
+        source.skip_metrics = _unseen_metrics(get_principal(user))
     sections = [
         funnel(user, period, unit, source),
         won_lost(user, period, unit, source),

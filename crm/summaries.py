@@ -343,6 +343,8 @@ class SummarySource:
     outside: object = ()
     # The page's period in days: per-unit service rows of other periods are not read.
     page_days: int | None = None
+    # Metrics of sections the viewer's roles do not see: not read.
+    skip_metrics: frozenset[str] = frozenset()
     _figures: dict | None = field(default=None, repr=False, compare=False)
     _outside_cache: dict = field(default_factory=dict, repr=False, compare=False)
 
@@ -383,6 +385,8 @@ class SummarySource:
 
     def _load(self) -> dict:
         qs = DashboardSummary.objects.filter(run=self.run)
+        if self.skip_metrics:
+            qs = qs.exclude(metric__in=sorted(self.skip_metrics))
         if self.unit_ids is None:
             qs = qs.exclude(metric__in=(*SERVICE_METRICS, "service_overdue"))  # the company rows stand for them
         else:
