@@ -51,7 +51,8 @@ class PrerenderedSelect(forms.Select):
     """
 
     def __init__(self, attrs=None, markup="", empty_label=""):
-        super().__init__(attrs)
+        # The empty first choice also tells Django that a required select may carry `required`.
+        super().__init__(attrs, choices=[("", empty_label)])
         self.markup = markup
         self.empty_label = empty_label
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, time
 
 from django import forms
@@ -10,7 +11,7 @@ from django.utils import timezone
 from django.utils.choices import BaseChoiceIterator
 from django.utils.translation import gettext_lazy as _
 
-from crm.widgets import FastSelect, user_option_rows
+from crm.widgets import FastSelect, PrerenderedSelect, user_option_rows
 from customers.team_models import AccountTeamMember, AssignmentRule, TeamRole
 
 
@@ -22,7 +23,7 @@ class UserChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, obj):
         name = obj.get_full_name().strip() or obj.get_username()
         unit = getattr(getattr(obj, "membership", None), "unit", None)
-        return _user_label(name, obj.get_username(), unit.name if unit else "")
+        return staff_label(name, obj.get_username(), unit.name if unit else "")
 
     def _set_queryset(self, queryset):
         super()._set_queryset(queryset)
@@ -33,7 +34,8 @@ class UserChoiceField(forms.ModelChoiceField):
     queryset = property(forms.ModelChoiceField._get_queryset, _set_queryset)
 
 
-def _user_label(name: str, username: str, unit_name: str) -> str:
+def staff_label(name: str, username: str, unit_name: str) -> str:
+    """How the user pickers name a person: 张三 (zhangsan · 深圳办事处)."""
     return f"{name} ({username}{' · ' + unit_name if unit_name else ''})"
 
 
@@ -52,7 +54,16 @@ class _UserOptions(BaseChoiceIterator):
         if self.empty_label is not None:
             yield ("", self.empty_label)
         for pk, name, username, unit_name in user_option_rows(self.queryset):
-            yield (pk, _user_label(name, username, unit_name))
+            yield (pk, staff_label(name, username, unit_name))
+
+
+def _candidate_markup(customer) -> str:
+    """`team_candidates`' options, from the cached staff options (customers.selectors)."""
+    from customers.selectors import staff_option_markup
+
+    excluded = set(AccountTeamMember.objects.filter(customer=customer).values_list("user_id", flat=True))
+    excluded.add(customer.owner_id)
+    return "".join(markup for pk, markup in staff_option_markup() if pk not in excluded)
 
 
 def _end_of_day(day):
@@ -72,7 +83,14 @@ class TeamMemberForm(forms.Form):
         from customers.teams import team_candidates
 
         super().__init__(*args, **kwargs)
-        self.fields["user"].queryset = team_candidates(customer=customer)
+        field = self.fields["user"]
+        field.queryset = team_candidates(customer=customer)  # validates the choice
+        # The options: every staff member from the shared cache, minus the owner and the team.
+        field.widget = PrerenderedSelect(
+            attrs=field.widget.attrs,
+            markup=functools.partial(_candidate_markup, customer),
+            empty_label=field.empty_label,
+        )
         self.fields["team_role"].queryset = TeamRole.objects.filter(is_active=True)
 
     def clean_expires_on(self):

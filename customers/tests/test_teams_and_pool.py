@@ -462,17 +462,47 @@ def test_the_team_forms_fast_options_match_the_fields_labels(org, shenzhen_sales
     assert not PoolAssignForm({"to_user": 987654}, users=users).is_valid()
 
 
-def test_the_team_forms_person_options_are_read_once_when_rendered(
-    org, shenzhen_sales_rep, guangzhou_sales_rep, roles, django_assert_num_queries
+def test_the_team_forms_person_options_come_from_the_cached_staff_list(
+    org,
+    guangdong_sales_manager,
+    shenzhen_sales_rep,
+    guangzhou_sales_rep,
+    beijing_sales_rep,
+    roles,
+    django_assert_num_queries,
 ):
-    """The 360 page builds the team form for every manager's view: building it reads no users, and
-    rendering the picker reads them in one query (it read all 2,000 twice in `__init__` before)."""
+    """The 360 page builds the team form for every manager's view: building it reads no users;
+    rendering reads the staff options once per sharing generation and directory version (shared
+    cache) and then only the customer's team, which is left out along with the owner."""
+    from django.contrib.auth import get_user_model
+
     from customers.team_forms import TeamMemberForm
+    from sharing.models import Membership
 
     customer = CustomerFactory(owner=shenzhen_sales_rep)
     with django_assert_num_queries(0):
         form = TeamMemberForm(customer=customer)
-    with django_assert_num_queries(1):
+    with django_assert_num_queries(2):  # the staff options, the team
         html = str(form["user"])
     assert f'value="{guangzhou_sales_rep.pk}"' in html
     assert f'value="{shenzhen_sales_rep.pk}"' not in html  # the owner is not a candidate
+    with django_assert_num_queries(1):  # the team only
+        assert str(TeamMemberForm(customer=customer)["user"]) == html
+
+    team_member_add(
+        customer=customer,
+        user=beijing_sales_rep,
+        team_role=roles["sales_rep"],
+        access="view",
+        added_by=guangdong_sales_manager,
+    )
+    html = str(TeamMemberForm(customer=customer)["user"])
+    assert f'value="{beijing_sales_rep.pk}"' not in html and f'value="{guangzhou_sales_rep.pk}"' in html
+
+    newcomer = get_user_model().objects.create_user("newcomer")
+    assert f'value="{newcomer.pk}"' not in str(TeamMemberForm(customer=customer)["user"])  # no home unit
+    Membership.objects.create(user=newcomer, unit=org["GD-GZ"])
+    assert f'value="{newcomer.pk}"' in str(TeamMemberForm(customer=customer)["user"])
+    newcomer.is_active = False
+    newcomer.save()
+    assert f'value="{newcomer.pk}"' not in str(TeamMemberForm(customer=customer)["user"])
