@@ -40,12 +40,8 @@ def _share_volume(user, parts, action: str) -> int:
         memo = {}
         setattr(user, SHARE_VOLUME_ATTR, memo)
     if action not in memo:
-        total = 0
-        for shares in parts.shares:
-            total += shares.order_by()[: MANY_SHARES + 1 - total].count()
-            if total > MANY_SHARES:
-                break
-        memo[action] = total
+        first, *others = parts.shares
+        memo[action] = first.union(*others, all=True).order_by()[: MANY_SHARES + 1].count()
     return memo[action]
 
 
