@@ -178,10 +178,15 @@ def database_label() -> str:
 
 
 def machine() -> dict:
-    """Where the figures come from: cores, memory, PostgreSQL version."""
+    """Where the figures come from: cores, memory, PostgreSQL version, DEBUG, the shared cache."""
+    from django.conf import settings
     from django.db import connection
 
-    info = {"cpus": os.cpu_count()}
+    info = {
+        "cpus": os.cpu_count(),
+        "debug": settings.DEBUG,
+        "shared_cache": getattr(settings, "CRM_PRINCIPAL_CACHE_SECONDS", 0) > 0,
+    }
     try:
         with open("/proc/meminfo") as f:
             info["mem_gb"] = round(int(f.readline().split()[1]) / 1024 / 1024, 1)

@@ -4,12 +4,14 @@ The real settings (crm/settings.py) with the environment a deployment would give
 only makes sense behind TLS (secure cookies, SSL redirect, HSTS: the bench talks plain HTTP on
 loopback) and minus the static-files manifest (the bench measures pages, not static files, and
 must not need `collectstatic`). Persistent database connections (DJANGO_CONN_MAX_AGE=60) as a
-deployment would configure them; override any of these through the environment.
+deployment would configure them; override any of these but DEBUG through the environment.
 """
 
 import os
 
-os.environ.setdefault("DJANGO_DEBUG", "false")
+# DEBUG off whatever the shell says: the README's set-up exports DJANGO_DEBUG=true for manage.py,
+# and a bench run with DEBUG on logs every query and measures a development server.
+os.environ["DJANGO_DEBUG"] = "false"
 os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only-key-" + "k" * 48)
 os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 os.environ.setdefault("DJANGO_SECURE_COOKIES", "false")
