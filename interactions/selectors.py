@@ -106,6 +106,28 @@ def team_members(user):
     )
 
 
+def team_options(user) -> tuple[list[tuple[int, str]], str]:
+    """(pk, "name · unit") of `team_members(user)`, and their `<option>` markup: the follow-up page's
+    person filter. A manager's team depends only on the unit subtree (an executive's is every active
+    user, 2,000 at scale), so it comes from the shared cache under the directory's validity
+    (customers.selectors.directory_cached); anyone else's is the user alone."""
+    from crm.widgets import options_markup, user_option_rows
+    from customers.selectors import directory_cached
+    from sharing.principal import get_principal
+
+    def build():
+        rows = [
+            (pk, f"{name}{' · ' + unit if unit else ''}")
+            for pk, name, _username, unit in user_option_rows(team_members(user))
+        ]
+        return rows, options_markup(rows)
+
+    principal = get_principal(user)
+    if not principal.is_manager or not principal.unit_path:
+        return build()
+    return directory_cached("team-options", (principal.unit_path,), build)
+
+
 # --- follow-ups ---------------------------------------------------------------------------------
 
 

@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from crm.pagination import CappedPaginator
-from crm.widgets import FastSelect, user_option_rows
+from crm.widgets import PrerenderedSelect
 from customers.models import Customer
 from interactions import selectors, services
 from interactions.forms import (
@@ -90,15 +90,12 @@ def _call(form, fn, **kwargs):
 
 @login_required
 def followups(request):
-    # (pk, label) pairs: an executive's team is every active user (2,000 at scale); the select is
-    # rendered by FastSelect instead of a template loop (~200 ms of CPU per request before).
-    team = [
-        (pk, f"{name}{' · ' + unit if unit else ''}")
-        for pk, name, _username, unit in user_option_rows(selectors.team_members(request.user))
-    ]
+    # An executive's team is every active user (2,000 at scale): options cached per unit subtree and
+    # written without per-option templates (crm/widgets.py).
+    team, markup = selectors.team_options(request.user)
     person_id = request.GET.get("person") or ""
     person_id = int(person_id) if person_id.isdigit() else None
-    person_select = FastSelect(choices=[("", _("Me and my team")), *team]).render(
+    person_select = PrerenderedSelect(markup=markup, empty_label=_("Me and my team")).render(
         "person", person_id, {"id": "followup-person", "data-autosubmit": ""}
     )
     qs = selectors.followups_for_user(user=request.user, person_id=person_id)

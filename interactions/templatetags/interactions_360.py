@@ -125,6 +125,80 @@ def followup_rows(followups, today):
     return _rows(html)
 
 
+_FOLLOWUP_PAGE_ROW = (
+    '\n<tr id="followup-{}" data-testid="followup-row">'
+    '\n  <td class="nowrap">'
+    "\n    {}"
+    '\n    <time datetime="{}">{}</time>'
+    "\n  </td>"
+    '\n  <td><a href="{}"><span class="nowrap">{}</span> {}</a>\n</td>'
+    '\n  <td>{}<div class="muted small">{} · {}</div></td>'
+    '\n  <td class="nowrap">{}</td>'
+    '\n  <td class="nowrap">'
+    "\n    {}"
+    "\n  </td>"
+    "\n</tr>\n"
+)
+_FOLLOWUP_DONE_FORM = (
+    "\n      "
+    '\n      <form method="post" action="{}" hx-post="{}" hx-target="closest tr" hx-swap="outerHTML">'
+    "\n        {}"
+    '\n        <button type="submit" class="btn btn--small">{}<span class="visually-hidden">: {}</span></button>'
+    "\n      </form>"
+    "\n    "
+)
+
+
+@register.simple_tag(takes_context=True)
+def followup_page_rows(context, activities):
+    """The `<tr>`s of the follow-ups page: what `{% for %}{% include "_followup_row.html" %}` wrote
+    (that partial still renders the row an htmx "Mark done" swaps in). 50 rows through the template
+    engine were ~60 % of a manager's request."""
+    today, can_write = context.get("today"), context.get("can_write")
+    token = context.get("csrf_token")
+    csrf = (
+        format_html('<input type="hidden" name="csrfmiddlewaretoken" value="{}">', token)
+        if token and token != "NOTPROVIDED"  # noqa: S105 - Django's marker for "no token", not a secret
+        else ""
+    )
+    detail, done = url_maker("customers:detail"), url_maker("interactions:followup_done")
+    labels = {"done": gettext("Done"), "overdue": gettext("Overdue"), "today": gettext("Today")}
+    mark_done = gettext("Mark done")
+    html = []
+    for activity in activities:
+        if activity.follow_up_done:
+            badge = format_html('<span class="badge badge--success">{}</span>\n    ', labels["done"])
+        elif activity.follow_up_on < today:
+            badge = format_html('<span class="badge badge--danger">{}</span>\n    ', labels["overdue"])
+        else:
+            badge = format_html('<span class="badge badge--warning">{}</span>', labels["today"])
+        if can_write and not activity.follow_up_done:
+            url = done(activity.pk)
+            action = format_html(_FOLLOWUP_DONE_FORM, url, url, csrf, mark_done, activity.subject)
+        else:
+            action = ""
+        due = date_text(activity.follow_up_on, "Y-m-d")
+        customer = activity.customer
+        html.append(
+            format_html(
+                _FOLLOWUP_PAGE_ROW,
+                activity.pk,
+                badge,
+                due,
+                due,
+                detail(customer.pk),
+                customer.number,
+                customer.name,
+                activity.subject,
+                _display(activity, "kind"),
+                date_text(activity.occurred_at, "Y-m-d H:i"),
+                _user_name(activity.user),
+                action,
+            )
+        )
+    return _rows(html)
+
+
 @register.simple_tag
 def opportunity_rows(opportunities):
     url = url_maker("interactions:opportunity_detail")

@@ -187,3 +187,33 @@ def test_timeline_labels_from_the_per_language_tables_are_the_models_display_val
         assert _status_label("opportunity", "won") == "Won"
     with translation.override("zh-hans"):
         assert _status_label("opportunity", "won") != "Won"
+
+
+@pytest.mark.parametrize("can_write", [True, False])
+@pytest.mark.parametrize("token", ["tok&en<1>", None])
+@pytest.mark.parametrize("language", ["zh-hans", "en"])
+def test_the_follow_up_pages_rows_are_what_the_row_partial_wrote(shenzhen_sales_rep, can_write, token, language):
+    from django.template.loader import render_to_string
+
+    from interactions.models import Activity
+
+    today = timezone.localdate()
+    customer = CustomerFactory(owner=shenzhen_sales_rep, name=NASTY)
+    ActivityFactory(customer=customer, subject=NASTY, follow_up_on=today - timedelta(days=3))
+    ActivityFactory(customer=customer, follow_up_on=today)  # the page lists its people's rows: always a user
+    ActivityFactory(customer=customer, follow_up_on=today, follow_up_done=True, kind="visit")
+    activities = list(Activity.objects.filter(customer=customer).select_related("customer", "user").order_by("pk"))
+    context = {"today": today, "can_write": can_write, "activities": activities}
+    if token:
+        context["csrf_token"] = token
+    with translation.override(language):
+        old = "".join(
+            render_to_string("interactions/partials/_followup_row.html", {**context, "activity": activity})
+            for activity in activities
+        )
+        engine = Engine(libraries=get_installed_libraries())
+        new = engine.from_string("{% load interactions_360 %}{% followup_page_rows activities %}").render(
+            Context(context)
+        )
+    assert new == old
+    assert "&lt;script&gt;" in new and "<script>" not in new

@@ -167,6 +167,36 @@ def test_the_follow_ups_page_shows_a_manager_the_person_filter(
     assert "广州今天" in narrowed and "深圳今天" not in narrowed
 
 
+def test_the_managers_person_filter_comes_from_the_cache_and_follows_the_team(
+    client_for, org, guangdong_sales_manager, beijing_sales_manager, guangzhou_sales_rep, beijing_sales_rep
+):
+    from django.contrib.auth import get_user_model
+
+    from sharing.models import Membership
+
+    client = client_for(guangdong_sales_manager)
+    client.get(reverse("interactions:followups"))
+    guangdong_sales_manager.save()  # a saved user voids the cached directory options
+    with CaptureQueriesContext(connection) as cold:
+        client.get(reverse("interactions:followups"))
+    with CaptureQueriesContext(connection) as warm:
+        page = client.get(reverse("interactions:followups")).content.decode()
+    assert len(warm) == len(cold) - 1  # the team's options came from the cache
+    assert f'value="{guangzhou_sales_rep.pk}"' in page and f'value="{beijing_sales_rep.pk}"' not in page
+    # Another province's manager never gets Guangdong's cached team.
+    beijing = client_for(beijing_sales_manager).get(reverse("interactions:followups")).content.decode()
+    assert f'value="{beijing_sales_rep.pk}"' in beijing and f'value="{guangzhou_sales_rep.pk}"' not in beijing
+
+    client = client_for(guangdong_sales_manager)
+    newcomer = get_user_model().objects.create_user("gz_newcomer", first_name="新人")
+    Membership.objects.create(user=newcomer, unit=org["GD-GZ"])
+    assert f'<option value="{newcomer.pk}">新人 · ' in client.get(reverse("interactions:followups")).content.decode()
+    moved = Membership.objects.get(user=guangzhou_sales_rep)
+    moved.unit = org["BJ"]
+    moved.save()
+    assert f'value="{guangzhou_sales_rep.pk}"' not in client.get(reverse("interactions:followups")).content.decode()
+
+
 def test_the_follow_ups_page_query_count_does_not_grow_with_rows(
     client_for, guangdong_sales_manager, shenzhen_sales_rep, django_assert_max_num_queries
 ):
