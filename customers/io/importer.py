@@ -23,7 +23,7 @@ import contextlib
 import dataclasses
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import NamedTuple
 
 from auditlog.models import LogEntry
@@ -37,8 +37,8 @@ from django.utils.translation import gettext as _
 
 from customers.io import formats, pipeline
 from customers.io.fastinsert import copy_rows, insert_many
-from customers.io.readers import FileProblem, RawRow, Sheet, iter_rows, sniff
-from customers.io.rows import Assignment, ParsedRow, parse_row
+from customers.io.readers import FileProblem, Sheet, iter_rows, sniff
+from customers.io.rows import Assignment, ParsedRow
 from customers.models import (
     CompanyProfile,
     ContactPoint,
@@ -124,23 +124,6 @@ def _content(job: ImportJob) -> bytes:
     if content is None:
         raise ImportProblem(_("The uploaded file is no longer available; upload it again."))
     return bytes(content)
-
-
-def _parsed(job: ImportJob, ctx: Assignment, raw_rows: Iterable[RawRow]) -> Iterator[ParsedRow]:
-    header_count = len(job.headers)
-    for raw in raw_rows:
-        yield parse_row(raw.number, raw.values, job.mapping, ctx, header_count=header_count, problems=raw.problems)
-
-
-def _chunks(items: Iterable, size: int) -> Iterator[list]:
-    chunk = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 def _enqueue(task_name: str, job_id: int) -> None:
@@ -449,7 +432,8 @@ def import_job_analyse(*, job: ImportJob) -> ImportJob:
         names: dict[int, str] = {}
         existing_rows: set[int] = set()
         matched_ids: dict[int, list[int]] = defaultdict(list)
-        for chunk in _chunks(_parsed(job, ctx, iter_rows(content, _sheet(job))), CHUNK_SIZE):
+        for raw_chunk in pipeline.chunks(iter_rows(content, _sheet(job)), CHUNK_SIZE):
+            chunk = pipeline.parse_chunk(raw_chunk, job.mapping, ctx, len(job.headers))
             counts["rows"] += len(chunk)
             prepared = {row.number: matching.prepare(row.record()) for row in chunk if row.ok}
             matches = existing_matches(chunk, prepared=prepared)
