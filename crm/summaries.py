@@ -488,13 +488,9 @@ def outside_customers(principal, unit_ids, unit=None):
     return tuple(sorted(ids))
 
 
-def summary_source(user, unit=None, *, now: datetime | None = None) -> SummarySource | None:
-    """Where the viewer's dashboard may read precomputed figures from, or None for "compute live".
-
-    Any scope with units (or everything): the rows of the scope's units (narrowed to the unit
-    filter's subtree) plus the live outside part. Owner-only scopes: None (their sets are small).
-    """
-    from sharing.models import OrgUnit
+def _unit_scope_run(user, now: datetime | None):
+    """(principal, view scope, fresh run) when the viewer's scope is made of units (or everything)
+    and a fresh run exists; None otherwise (owner-only scopes, anonymous users, no run)."""
     from sharing.principal import get_principal
 
     principal = get_principal(user)
@@ -506,6 +502,21 @@ def summary_source(user, unit=None, *, now: datetime | None = None) -> SummarySo
     run = latest_run(now)
     if run is None:
         return None
+    return principal, scope, run
+
+
+def summary_source(user, unit=None, *, now: datetime | None = None) -> SummarySource | None:
+    """Where the viewer's dashboard may read precomputed figures from, or None for "compute live".
+
+    Any scope with units (or everything): the rows of the scope's units (narrowed to the unit
+    filter's subtree) plus the live outside part. Owner-only scopes: None (their sets are small).
+    """
+    from sharing.models import OrgUnit
+
+    found = _unit_scope_run(user, now)
+    if found is None:
+        return None
+    principal, scope, run = found
     unit_ids = None if scope.sees_all else frozenset(scope.unit_ids)
     if unit is not None:
         subtree = frozenset(OrgUnit.objects.filter(path__startswith=unit.path).values_list("pk", flat=True))
@@ -524,17 +535,11 @@ def scope_customer_totals(user, *, now: datetime | None = None) -> tuple[dict, d
     (its live count is cheap).
     """
     from customers.models import Customer
-    from sharing.principal import get_principal
 
-    principal = get_principal(user)
-    if not principal.is_authenticated:
+    found = _unit_scope_run(user, now)
+    if found is None:
         return None
-    scope = principal.scope("view")
-    if not scope.sees_all and not scope.unit_ids:
-        return None
-    run = latest_run(now)
-    if run is None:
-        return None
+    principal, scope, run = found
     unit_ids = None if scope.sees_all else frozenset(scope.unit_ids)
     totals = SummarySource(run=run, unit_ids=unit_ids).totals("customers")
     figures = {"n": totals["n"] or 0, "extra": totals["extra"] or 0}
