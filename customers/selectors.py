@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import secrets
 from dataclasses import dataclass, field
 from importlib import import_module
 
@@ -32,6 +31,7 @@ from sharing.principal import (
     remember_loaded_customer,
     shared_cache_key,
     shared_cache_seconds,
+    shared_version_changed,
     visibility_q,
 )
 
@@ -395,19 +395,8 @@ def staff_option_markup() -> list[tuple[int, str]]:
 
 
 def filter_options_changed(**kwargs) -> None:
-    """Signal handler: users, tags or customer roles changed; cached filter options are void (now and
-    after commit, like the principal cache)."""
-    from django.core.cache import cache
-    from django.db import transaction
-
-    if shared_cache_seconds() <= 0:
-        return
-
-    def bump():
-        cache.set(shared_cache_key(FILTER_OPTIONS_VERSION), secrets.token_hex(8), timeout=None)
-
-    bump()
-    transaction.on_commit(bump)
+    """Signal handler: users, tags or customer roles changed; cached directory options are void."""
+    shared_version_changed(FILTER_OPTIONS_VERSION)
 
 
 def transfer_choices(user):

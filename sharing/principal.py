@@ -234,20 +234,27 @@ def _shared_principal(user) -> Principal:
     return principal
 
 
+def _bump_version(name: str) -> None:
+    cache.set(shared_cache_key(name), secrets.token_hex(8), timeout=None)
+
+
 def _bump_generation() -> None:
-    cache.set(shared_cache_key("sharing-generation"), secrets.token_hex(8), timeout=None)
+    _bump_version("sharing-generation")
+
+
+def shared_version_changed(name: str) -> None:
+    """Void the shared-cache entries validated by version `name`: bumped at once (later reads in
+    this transaction, and tests) and again after commit, so an entry built concurrently from the old
+    rows cannot be stored under the new version. Nothing to do while the shared cache is off."""
+    if shared_cache_seconds() <= 0:
+        return
+    _bump_version(name)
+    transaction.on_commit(lambda: _bump_version(name))
 
 
 def sharing_changed(**kwargs) -> None:
-    """Signal handler: what principals are built from changed; cached principals are void.
-
-    Bumped at once (later reads in this transaction, and tests) and again after commit, so a
-    principal built concurrently from the old rows cannot be stored under the new generation.
-    """
-    if shared_cache_seconds() <= 0:
-        return
-    _bump_generation()
-    transaction.on_commit(_bump_generation)
+    """Signal handler: what principals are built from changed; cached principals are void."""
+    shared_version_changed("sharing-generation")
 
 
 def may_access_customer(user, customer_id: int, action: str = Action.VIEW) -> bool:
