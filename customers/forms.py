@@ -725,11 +725,8 @@ class CustomerFilterForm(forms.Form):
         queryset=get_user_model().objects.none(),
         required=False,
         empty_label=_("Anyone"),
-        widget=FastSelect,
     )
-    org_unit = forms.ModelChoiceField(
-        label=_("Org unit"), queryset=None, required=False, empty_label=_("All units"), widget=FastSelect
-    )
+    org_unit = forms.ModelChoiceField(label=_("Org unit"), queryset=None, required=False, empty_label=_("All units"))
     province = forms.CharField(
         label=pgettext_lazy("address", "Province"),
         required=False,
