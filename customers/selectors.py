@@ -26,6 +26,7 @@ from sharing.masking import mask_generic
 from sharing.models import FieldLevel, OrgUnit
 from sharing.presenters import CustomerPresenter, unmask_grants_for
 from sharing.principal import (
+    current_version,
     get_principal,
     may_access_customer,
     remember_loaded_customer,
@@ -345,13 +346,12 @@ def directory_cached(name: str, parts: tuple, build):
         shared_cache_key(FILTER_OPTIONS_VERSION),
     ]
     found = cache.get_many(keys)
-    versions = (found.get(keys[1]), found.get(keys[2]))
+    versions = tuple(current_version(key, found.get(key)) for key in keys[1:])
     entry = found.get(keys[0])
-    if entry is not None and None not in versions and entry[0] == versions:
+    if entry is not None and entry[0] == versions:
         return entry[1]
     value = build()
-    if None not in versions:
-        cache.set(keys[0], (versions, value), timeout=seconds)
+    cache.set(keys[0], (versions, value), timeout=seconds)
     return value
 
 

@@ -215,11 +215,7 @@ def _shared_principal(user) -> Principal:
         return build_principal(user)
     entry_key, generation_key = shared_cache_key("principal", user.pk), shared_cache_key("sharing-generation")
     found = cache.get_many([entry_key, generation_key])
-    generation = found.get(generation_key)
-    if generation is None:
-        generation = secrets.token_hex(8)
-        if not cache.add(generation_key, generation, timeout=None):
-            generation = cache.get(generation_key) or generation
+    generation = current_version(generation_key, found.get(generation_key))
     entry = found.get(entry_key)
     if entry is not None and entry[0] == generation:
         principal = entry[1]
@@ -232,6 +228,19 @@ def _shared_principal(user) -> Principal:
     if ttl > 0:
         cache.set(entry_key, (generation, principal), timeout=ttl)
     return principal
+
+
+def current_version(key: str, found) -> str:
+    """The version stored under `key` (`found`: what a `get_many` read), created when missing.
+
+    A missing version (a new or flushed Redis) is created at once: entries are only ever valid for
+    a version that exists, so without this the cache would stay off until the first change."""
+    if found is not None:
+        return found
+    version = secrets.token_hex(8)
+    if not cache.add(key, version, timeout=None):
+        version = cache.get(key) or version
+    return version
 
 
 def _bump_version(name: str) -> None:

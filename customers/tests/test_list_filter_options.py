@@ -78,6 +78,25 @@ def test_the_second_list_request_reads_the_options_from_the_cache(client_for, hq
     assert selected(response, "owner") == [str(hq_executive.pk)]
 
 
+def test_the_options_are_cached_after_redis_lost_its_versions(client_for, hq_executive):
+    # A new or flushed Redis has no version keys yet; the first request creates them instead of
+    # leaving the cache off until someone edits a user, tag or role.
+    from django.core.cache import cache
+
+    client = client_for(hq_executive)  # logging in saves the user, which sets the version
+    cache.clear()
+    with CaptureQueriesContext(connection) as cold:
+        client.get("/customers/")
+    with CaptureQueriesContext(connection) as warm:
+        client.get("/customers/")
+
+    def option_queries(ctx):
+        return [q["sql"] for q in ctx.captured_queries if 'FROM "customers_tag"' in q["sql"]]
+
+    assert option_queries(cold)
+    assert not option_queries(warm)
+
+
 def test_new_and_renamed_users_tags_and_units_show_on_the_next_request(
     client_for, hq_executive, shenzhen_sales_rep, org
 ):
