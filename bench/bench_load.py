@@ -11,8 +11,9 @@ at increasing concurrency. Each step runs for --step-seconds; the whole test is 
 --time-limit and gunicorn is stopped at the end whatever happens.
 
 Reports per step: requests/s, p50/p95/p99, errors (HTTP ≥ 400 where success was expected,
-refused or timed-out connections); then the highest throughput whose p95 stayed ≤ 200 ms, the
-error total, the mix, and the peak RSS (VmHWM) of every gunicorn worker.
+refused or timed-out connections), CPU milliseconds per request of the gunicorn workers, PostgreSQL,
+the generator and the whole machine (from /proc); then the highest throughput whose p95 stayed ≤ 200 ms, the
+error total, the CPU-bound rate of that step (cores / machine CPU per request), the mix, and the peak RSS (VmHWM) of every gunicorn worker.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import argparse
 import http.client
 import os
 import random
+import resource
 import signal
 import socket
 import subprocess
@@ -247,6 +249,63 @@ def request(base: str, session: Session, method: str, url: str, data, timeout: f
     return status, payload, (time.perf_counter() - started) * 1000
 
 
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _proc_cpu_seconds(pid: int) -> float:
+    """utime + stime of one process, in seconds (0 once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / TICK
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def cpu_snapshot(web_pids: list[int]) -> dict:
+    """Cumulative CPU seconds: the whole machine (busy time of every core), the gunicorn workers,
+    each PostgreSQL process (by pid: backends come and go) and this process (the load generator)."""
+    with open("/proc/stat") as f:
+        values = [int(v) for v in f.readline().split()[1:]]
+    # user nice system idle iowait irq softirq steal: busy = all but idle and iowait.
+    machine = (sum(values[:8]) - values[3] - values[4]) / TICK
+    postgres = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/comm") as f:
+                    if f.read().startswith("postgres"):
+                        postgres[int(entry)] = _proc_cpu_seconds(int(entry))
+            except OSError:
+                continue
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return {
+        "machine": machine,
+        "web": sum(_proc_cpu_seconds(pid) for pid in web_pids),
+        "postgres": postgres,
+        "generator": usage.ru_utime + usage.ru_stime,
+    }
+
+
+def cpu_per_request(before: dict, after: dict, requests: int) -> dict[str, float]:
+    """CPU milliseconds per request of each part. PostgreSQL counts every process alive at the end
+    (a process started during the step counts whole); "other" is what the machine spent besides
+    these (Redis, the kernel's network work, other jobs on the machine)."""
+    if not requests:
+        return {}
+    spent = {k: max(0.0, after[k] - before[k]) for k in ("machine", "web", "generator")}
+    spent["postgres"] = sum(max(0.0, cpu - before["postgres"].get(pid, 0.0)) for pid, cpu in after["postgres"].items())
+    spent["other"] = max(0.0, spent["machine"] - spent["web"] - spent["postgres"] - spent["generator"])
+    return {k: round(v * 1000 / requests, 2) for k, v in spent.items()}
+
+
+def _cpu_bound_rps(step: dict | None) -> float | None:
+    """The rate at which the machine's cores would be fully busy with this step's CPU per request:
+    an upper bound for any concurrency."""
+    machine = (step or {}).get("cpu_ms_per_request", {}).get("machine")
+    return round((os.cpu_count() or 1) * 1000 / machine, 1) if machine else None
+
+
 def run_step(base: str, sessions: list[Session], concurrency: int, seconds: float, seed: int) -> dict:
     stop_at = time.monotonic() + seconds
     lock = threading.Lock()
@@ -404,7 +463,10 @@ def main(argv=None) -> int:
             if seconds < 3:
                 note("time limit reached; remaining steps skipped")
                 break
+            web_pids = children_of(proc.pid)
+            before = cpu_snapshot(web_pids)
             result = run_step(base, sessions, concurrency, seconds, seed=i)
+            result["cpu_ms_per_request"] = cpu_per_request(before, cpu_snapshot(web_pids), result["requests"])
             results.append(result)
             emit(
                 "load.step",
@@ -419,6 +481,7 @@ def main(argv=None) -> int:
                 errors=result["errors"],
                 error_kinds=result["error_kinds"] or None,
                 per_op_p95=result["per_op_p95"],
+                cpu_ms_per_request=result["cpu_ms_per_request"],
             )
             if result["p95"] > 3 * P95_BUDGET_MS:
                 note("p95 far beyond the budget; higher concurrency would only queue")
@@ -451,6 +514,8 @@ def main(argv=None) -> int:
         meets_target=bool(best and best["rps"] >= TARGET_RPS and best["errors"] == 0),
         sessions=len(sessions),
         workers=args.workers,
+        cpu_ms_per_request=best["cpu_ms_per_request"] if best else None,
+        cpu_bound_rps=_cpu_bound_rps(best),
         conn_max_age=settings.DATABASES["default"].get("CONN_MAX_AGE"),
     )
     emit("load.errors", sum(r["errors"] for r in results), "errors", None, target=0)
