@@ -1494,6 +1494,12 @@ class InteractionLoader:
             _execute(f"TRUNCATE {', '.join(_q(t) for t in tables)} RESTART IDENTITY CASCADE")
         total = s.sizes.activities
         timeline = s.sizes.timeline if s.timeline_customer_id else 0
+        # The customer copies (interactions/copies.py) are filled by the INSERT…SELECTs below from
+        # the customer row they already join; the per-row triggers that would set them are off
+        # during the load (inside this transaction: an error turns them back on) and checked after.
+        copy_tables = [t for t in tables if _has_copies(t)]
+        for table in copy_tables:
+            _execute(f"ALTER TABLE {_q(table)} DISABLE TRIGGER USER")
         with DeferredIndexes(*tables, log=s.log):
             for name in known:
                 model = self.models[name]
@@ -1505,10 +1511,25 @@ class InteractionLoader:
                 reset_identity(model)
                 self.stats[f"interactions_{name.lower()}"] = rows
                 s.log.step(f"interactions: {rows} {model._meta.verbose_name_plural} (360 customer: {t})")
+        for table in copy_tables:
+            _execute(f"ALTER TABLE {_q(table)} ENABLE TRIGGER USER")
+            stale = _scalar(
+                f"SELECT count(*) FROM {_q(table)} r JOIN customers_customer c ON c.id = r.customer_id "
+                "WHERE r.cust_org_unit_id IS DISTINCT FROM c.org_unit_id OR r.cust_owner_id IS DISTINCT FROM c.owner_id"
+            )
+            if stale:
+                raise SeedError(f"interactions: {stale} rows of {table} with wrong customer copies")
         return self.stats
 
     # Rows come from generate_series(1, n) AS k, with the customer picked by hash of k. The 360
     # customer's rows are generated the same way with the customer fixed.
+
+    @staticmethod
+    def _copies(model) -> dict[str, str]:
+        """The customer copies of a row whose source has the customer's `owner_id`, `org_unit_id`."""
+        if not hasattr(model, "cust_org_unit_id"):
+            return {}
+        return {"cust_org_unit_id": "org_unit_id", "cust_owner_id": "owner_id"}
 
     def _customer_source(self, n: int, t: int, seed: int) -> str:
         s = self.seeder
@@ -1531,14 +1552,15 @@ class InteractionLoader:
         table = _q(parent._meta.db_table)
         bounds = f"(SELECT min(id) AS lo, max(id) - min(id) + 1 AS span FROM {table}) b"
         general = (
-            f"SELECT k, p.id AS pid, p.customer_id AS cid, c.owner_id FROM generate_series(1, {n}) AS k CROSS JOIN "
+            f"SELECT k, p.id AS pid, p.customer_id AS cid, c.owner_id, c.org_unit_id "
+            f"FROM generate_series(1, {n}) AS k CROSS JOIN "
             f"{bounds} JOIN {table} p ON p.id = b.lo + mod({h('k', seed)}, b.span) "
             f"JOIN customers_customer c ON c.id = p.customer_id"
         )
         if not t:
             return general
         special = (
-            f"SELECT {n} + k, p.id, p.customer_id, c.owner_id FROM generate_series(1, {t}) AS k JOIN "
+            f"SELECT {n} + k, p.id, p.customer_id, c.owner_id, c.org_unit_id FROM generate_series(1, {t}) AS k JOIN "
             f"(SELECT id, customer_id, row_number() OVER (ORDER BY id) AS rn, count(*) OVER () AS cnt FROM {table} "
             f"WHERE customer_id = {int(s.timeline_customer_id)}) p ON p.rn = 1 + mod(k, p.cnt) "
             f"JOIN customers_customer c ON c.id = p.customer_id"
@@ -1583,6 +1605,7 @@ class InteractionLoader:
                 "created_by_id": "owner_id",
                 "created_at": when,
                 "updated_at": when,
+                **self._copies(model),
             },
             f"FROM ({self._customer_source(n, t, 200)}) src",
         )
@@ -1611,6 +1634,7 @@ class InteractionLoader:
                 "created_by_id": "owner_id",
                 "created_at": when,
                 "updated_at": when,
+                **self._copies(model),
             },
             f"FROM (SELECT src.*, {stage} AS stage FROM ({self._customer_source(n, t, 210)}) src) x",
         )
@@ -1626,6 +1650,7 @@ class InteractionLoader:
             "created_at": when,
             "updated_at": when,
             **extra,
+            **self._copies(model),
         }
         return insert_select(model, given, f"FROM ({self._child_source(parent, n, t, seed)}) src")
 
@@ -1751,10 +1776,17 @@ class InteractionLoader:
                 "created_by_id": "NULL",
                 "created_at": "received",
                 "updated_at": "received",
+                **self._copies(model),
             },
             f"FROM (SELECT src.*, {received} AS received, {status} AS status, {case_type} AS type "
             f"FROM ({self._customer_source(n, t, 270)}) src) x",
         )
+
+
+def _has_copies(table: str) -> bool:
+    from interactions.copies import COPY_TABLES
+
+    return table in COPY_TABLES
 
 
 def load_interactions(seeder: Seeder, found, *, replace_existing: bool = False) -> dict[str, int]:

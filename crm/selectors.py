@@ -5,6 +5,7 @@ from django.utils import timezone
 
 from crm.pagination import cap_count, capped_count, count_label
 from crm.summaries import scope_customer_totals
+from interactions.querysets import LIST
 from sharing.principal import get_principal
 
 HOME_COUNT_CAP = 1000
@@ -25,7 +26,7 @@ def home_context(user) -> dict:
     principal = get_principal(user)
     visible = Customer.objects.visible_to(user).active()
     followups = followups_for_home(user) if principal.sees_kind("activity") else None
-    cases = ServiceCase.objects.visible_to(user).open() if principal.sees_kind("service_case") else None
+    cases = ServiceCase.objects.visible_to(user, rows=LIST).open() if principal.sees_kind("service_case") else None
     pending = list(inbox_requests(user=user)[:10])
     # Scope-wide customer figures from the precomputed summary when it may stand in for
     # visible_to (crm/summaries.py: unit-shaped scopes, a fresh run), else counted live.

@@ -46,7 +46,23 @@ class Currency(models.TextChoices):
 AMOUNT = {"max_digits": 14, "decimal_places": 2}
 
 
-class Activity(models.Model):
+class CustomerCopies(models.Model):
+    """The customer's org unit and owner, copied onto the record by database triggers.
+
+    Never written by Python (interactions/copies.py, ADR 0017): the triggers set them from the
+    customer row on every insert and change of `customer_id`, and follow every change of the
+    customer's unit or owner. `visible_to` filters on them so a unit scope does not read its
+    customers to find their records. Plain integers, not foreign keys: a copy, not a relation.
+    """
+
+    cust_org_unit_id = models.IntegerField(null=True, editable=False)
+    cust_owner_id = models.IntegerField(null=True, editable=False)
+
+    class Meta:
+        abstract = True
+
+
+class Activity(CustomerCopies):
     """A call, visit, email, meeting, message or note, with an optional follow-up date."""
 
     KIND = "activity"
@@ -98,10 +114,22 @@ class Activity(models.Model):
             # A broad team's follow-ups (an executive's: everyone's) in list order: the page walks
             # this index and stops after 50 rows (371 -> 3.5 ms at 3.5M activities), the due/overdue
             # counts read it index-only (236 -> 70 ms).
+            # With the customer copies included, a manager's team walk checks visibility index-only.
             models.Index(
                 fields=["follow_up_on", "occurred_at", "id"],
-                include=["user"],
+                include=["user", "customer", "cust_org_unit_id", "cust_owner_id"],
                 name="activity_followups_due",
+                condition=Q(follow_up_on__isnull=False, follow_up_done=False),
+            ),
+            # The unit and owner terms of visibility on open follow-ups (ADR 0017).
+            models.Index(
+                fields=["cust_org_unit_id", "follow_up_on"],
+                name="activity_unit_followups",
+                condition=Q(follow_up_on__isnull=False, follow_up_done=False),
+            ),
+            models.Index(
+                fields=["cust_owner_id", "follow_up_on"],
+                name="activity_owner_followups",
                 condition=Q(follow_up_on__isnull=False, follow_up_done=False),
             ),
         ]
@@ -114,7 +142,7 @@ class Activity(models.Model):
         return self.follow_up_on is not None and not self.follow_up_done
 
 
-class Opportunity(models.Model):
+class Opportunity(CustomerCopies):
     """A possible sale: lead → qualified → proposal → negotiation → won / lost (with a reason)."""
 
     KIND = "opportunity"
@@ -173,6 +201,9 @@ class Opportunity(models.Model):
         indexes = [
             models.Index(fields=["customer", "-created_at"], name="opportunity_customer_at"),
             models.Index(fields=["owner", "stage"], name="opportunity_owner_stage"),
+            # The unit and owner terms of visibility, in list order (ADR 0017).
+            models.Index(fields=["cust_org_unit_id", "expected_close_on"], name="opportunity_unit_close"),
+            models.Index(fields=["cust_owner_id", "expected_close_on"], name="opportunity_owner_close"),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gte=0), name="opportunity_amount_nonneg"),
@@ -356,7 +387,7 @@ class Shipment(Document):
             raise ValidationError({"delivered_on": _("A shipment cannot be delivered before it is shipped.")})
 
 
-class Payment(Document):
+class Payment(Document, CustomerCopies):
     """An expected or received payment against a contract (optionally a specific order).
 
     Open until paid; overdue when open after its due date. The sum of a contract's payments may
@@ -394,6 +425,9 @@ class Payment(Document):
         indexes = [
             models.Index(fields=["customer", "-created_at"], name="payment_customer_at"),
             models.Index(fields=["status", "due_on"], name="payment_status_due"),
+            # The unit and owner terms of visibility on open payments, in list order (ADR 0017).
+            models.Index(fields=["cust_org_unit_id", "due_on"], condition=Q(status="open"), name="payment_unit_open"),
+            models.Index(fields=["cust_owner_id", "due_on"], condition=Q(status="open"), name="payment_owner_open"),
         ]
         constraints = [models.CheckConstraint(condition=Q(amount__gte=0), name="payment_amount_nonneg")]
 
@@ -402,7 +436,7 @@ class Payment(Document):
         return self.status == self.Status.OPEN and self.due_on < timezone.localdate()
 
 
-class ServiceCase(models.Model):
+class ServiceCase(CustomerCopies):
     """A request, complaint or feedback from a customer and its handling.
 
     Complaints follow the full workflow (received → assessed → classified → responsibility
@@ -512,7 +546,18 @@ class ServiceCase(models.Model):
             models.Index(fields=["status", "due_at"], name="case_status_due"),
             # Open cases by due date (the workbench's list and badges walk it and stop early;
             # "status <> closed" cannot use case_status_due).
-            models.Index(fields=["due_at"], condition=~Q(status="closed"), name="case_open_due"),
+            # Includes the customer and its owner copy: a walk for a big share checks them index-only.
+            models.Index(
+                fields=["due_at"],
+                include=["customer", "cust_owner_id"],
+                condition=~Q(status="closed"),
+                name="case_open_due",
+            ),
+            # The unit and owner terms of visibility, in list order (ADR 0017).
+            models.Index(fields=["cust_org_unit_id", "due_at"], condition=~Q(status="closed"), name="case_unit_open"),
+            models.Index(fields=["cust_owner_id", "due_at"], condition=~Q(status="closed"), name="case_owner_open"),
+            models.Index(fields=["cust_org_unit_id", "-received_at"], name="case_unit_received"),
+            models.Index(fields=["cust_owner_id", "-received_at"], name="case_owner_received"),
         ]
         constraints = [
             models.CheckConstraint(

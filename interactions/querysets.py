@@ -19,7 +19,15 @@ from django.utils import timezone
 #   true term, so the user's own records never touch the shares;
 # - "union" (no units, a list page, many shares: `rows=LIST`): `customer_id IN (owned customers
 #   UNION ALL shared ids)`: the shared ids come from the share table's index, no customer row read.
-# With units (a manager's scope) the "customers" shape stays: measured, both others were slower.
+# Records that carry the customer copies (`cust_org_unit_id`, `cust_owner_id`, kept by triggers:
+# interactions/copies.py, ADR 0017) have two more, for callers that pass `rows`:
+# - "copies": `cust_org_unit_id IN (units) OR cust_owner_id = me OR customer_id = ANY(ARRAY(shares))`,
+#   a BitmapOr of the record's own indexes: a province's cases without reading its 90,000 customers;
+# - "copies_hashed" (no units, a list page, many shares): `cust_owner_id = me OR customer_id IN
+#   (shares)`, a hashed share set checked while walking the list's sort index (the big-share user:
+#   no 20,000 index probes per page).
+# Without the copies, with units (a manager's scope) the "customers" shape stays: measured, the
+# "records" and "union" shapes were slower there.
 # Tests force each shape (FORCE_SHAPE) and compare it with the plain predicate.
 FORCE_SHAPE: str | None = None
 # A list page of a principal whose live shares number more than this gets the "union" shape.
@@ -45,10 +53,28 @@ def _share_volume(user, parts, action: str) -> int:
     return memo[action]
 
 
-def _shape(user, parts, action: str, rows: str | None) -> str:
+COPY_SHAPES = ("copies", "copies_hashed")
+
+
+def has_copies(model) -> bool:
+    """Does the model carry the customer copies (interactions/copies.py)?"""
+    return hasattr(model, "cust_org_unit_id")
+
+
+def _shape(user, parts, action: str, rows: str | None, model=None) -> str:
     if FORCE_SHAPE:
+        if FORCE_SHAPE in COPY_SHAPES and not has_copies(model):
+            return "customers"
         return FORCE_SHAPE
-    if rows is None or parts.unit_ids:
+    if rows is None:
+        return "customers"
+    if model is not None and has_copies(model):
+        if parts.unit_ids:
+            return "copies"
+        if rows == FEW:
+            return "records"
+        return "copies_hashed" if _share_volume(user, parts, action) > MANY_SHARES else "copies"
+    if parts.unit_ids:
         return "customers"
     if rows == FEW:
         return "records"
@@ -62,14 +88,35 @@ def _in_scope(parts) -> Q:
     return q
 
 
-def records_visibility_q(parts) -> Q:
+def records_visibility_q(parts, model=None) -> Q:
     """The "records" shape, for a model with a `customer_id` column: the record's customer row is
     the user's or in the scope's units, or its `customer_id` is a live share's customer."""
     from customers.models import Customer
 
-    q = Q(Exists(Customer.objects.filter(_in_scope(parts), pk=OuterRef("customer_id"))))
+    if has_copies(model):
+        # The copies answer the owner and unit terms from the record's own row.
+        q = Q(cust_owner_id=parts.owner_id)
+        if parts.unit_ids:
+            q |= Q(cust_org_unit_id__in=list(parts.unit_ids))
+    else:
+        q = Q(Exists(Customer.objects.filter(_in_scope(parts), pk=OuterRef("customer_id"))))
     for shares in parts.shares:
         q |= Q(Exists(shares.filter(content_object_id=OuterRef("customer_id"))))
+    return q
+
+
+def copies_visibility_q(parts, *, hashed: bool = False) -> Q:
+    """The "copies" shapes, for a model with the customer copies: the record's copy of its
+    customer's unit is in the scope, or of its owner is the user, or its `customer_id` is a live
+    share's customer (`= ANY(ARRAY(…))` for a BitmapOr, or `IN (…)`: a hashed set per row)."""
+    q = Q(cust_owner_id=parts.owner_id)
+    if parts.unit_ids:
+        q |= Q(cust_org_unit_id__in=list(parts.unit_ids))
+    if hashed:
+        first, *others = parts.shares
+        return q | Q(customer_id__in=first.union(*others, all=True) if others else first)
+    for shares in parts.shares:
+        q |= Q(customer__id__any_array=shares)
     return q
 
 
@@ -99,9 +146,11 @@ class KindQuerySet(models.QuerySet):
         parts = visibility_parts(principal, action)
         if parts is None:
             return self
-        shape = _shape(user, parts, action, rows)
+        shape = _shape(user, parts, action, rows, self.model)
+        if shape in COPY_SHAPES:
+            return self.filter(copies_visibility_q(parts, hashed=shape == "copies_hashed"))
         if shape == "records":
-            return self.filter(records_visibility_q(parts))
+            return self.filter(records_visibility_q(parts, self.model))
         if shape == "union":
             return self.filter(union_visibility_q(parts))
         # A semi-join on the visible customers, not the predicate OR-ed across the join: at 1M

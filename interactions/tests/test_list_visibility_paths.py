@@ -192,7 +192,7 @@ def dataset(
 
 
 TEAM = ("sz_rep", "gz_rep", "dealer1", "gd_manager", "bj_manager")
-SHAPES = (None, "customers", "records", "union")
+SHAPES = (None, "customers", "records", "union", "copies", "copies_hashed")
 
 
 def _shapes(monkeypatch):
