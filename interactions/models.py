@@ -66,6 +66,9 @@ class Activity(CustomerCopies):
     """A call, visit, email, meeting, message or note, with an optional follow-up date."""
 
     KIND = "activity"
+    # Lists of follow-ups filter by person and walk a due-date index: visible_to checks the
+    # customer copies per row there instead of a BitmapOr (interactions/querysets.py).
+    VISIBILITY_PER_ROW = True
 
     class Kind(models.TextChoices):
         CALL = "call", _("Call")

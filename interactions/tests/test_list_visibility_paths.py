@@ -341,3 +341,46 @@ def test_the_follow_up_page_shows_the_counts(client_for, dataset, shenzhen_sales
     body = client_for(shenzhen_sales_rep).get(reverse("interactions:followups")).content.decode()
     shown = re.search(r'data-testid="followup-counts">([^<]*)<', body).group(1)
     assert re.findall(r"[0-9][0-9,]*\+?", shown) == [str(exact["overdue"]), str(exact["due_today"])]
+
+
+def test_records_with_customer_copies_get_the_copies_shapes(
+    dataset, shenzhen_sales_rep, guangdong_sales_manager, monkeypatch
+):
+    """ADR 0017: a unit scope filters the records' own copy columns, not the scope's customers."""
+    from sharing.principal import visibility_parts
+
+    def shape_of(user, rows, model):
+        forget_principal(user)
+        user.__dict__.pop(querysets.SHARE_VOLUME_ATTR, None)
+        return querysets._shape(user, visibility_parts(get_principal(user), "view"), "view", rows, model)
+
+    manager, rep = guangdong_sales_manager, shenzhen_sales_rep
+    assert shape_of(manager, querysets.LIST, ServiceCase) == "copies"
+    assert shape_of(manager, querysets.FEW, Opportunity) == "copies"
+    assert shape_of(manager, querysets.LIST, Activity) == "copies_hashed"  # follow-ups: checked per row
+    assert shape_of(manager, None, ServiceCase) == "customers"  # callers without a hint
+    assert shape_of(manager, querysets.LIST, Quote) == "customers"  # no copies on quotes
+    assert shape_of(rep, querysets.FEW, ServiceCase) == "records"
+    assert shape_of(rep, querysets.LIST, ServiceCase) == "copies"
+    monkeypatch.setattr(querysets, "MANY_SHARES", 0)
+    assert shape_of(rep, querysets.LIST, ServiceCase) == "copies_hashed"  # the big-share user's lists
+
+    # The SQL: the copies and the record's customer_id, never the customer table.
+    forget_principal(manager)
+    sql = str(ServiceCase.objects.visible_to(manager, rows=querysets.LIST).values("pk").query)
+    assert "cust_org_unit_id" in sql and "customers_customer" not in sql
+    assert "= ANY(ARRAY(" in sql or " IN (SELECT" in sql
+    forget_principal(rep)
+    rep.__dict__.pop(querysets.SHARE_VOLUME_ATTR, None)
+    sql = str(ServiceCase.objects.visible_to(rep, rows=querysets.LIST).values("pk").query)
+    assert "cust_owner_id" in sql and "cust_org_unit_id" not in sql and "customers_customer" not in sql
+    assert "ANY(ARRAY(" not in sql  # hashed: a set per row, no index probe per shared customer
+
+
+def test_the_copies_shapes_cost_no_extra_query(dataset, guangdong_sales_manager, django_assert_num_queries):
+    """A unit scope needs no share-volume count: one query for the list, one for its count."""
+    selectors.case_list(user=guangdong_sales_manager)  # the principal, built once
+    with django_assert_num_queries(2):
+        cases = selectors.case_list(user=guangdong_sales_manager)
+        list(cases[:25])
+        cases.count()
