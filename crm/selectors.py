@@ -3,12 +3,29 @@
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from crm.pagination import cap_count, capped_count, count_label
+from crm.pagination import cap_count, count_label
 from crm.summaries import scope_customer_totals
 from interactions.querysets import LIST
 from sharing.principal import get_principal
 
 HOME_COUNT_CAP = 1000
+
+
+def _case_badges(cases, now, *, unit_scope: bool) -> tuple[int, bool, int, bool]:
+    """(open, capped, overdue, capped): both badges, up to HOME_COUNT_CAP, in one query.
+
+    A unit scope counts its few thousand open cases exactly in one pass (a BitmapOr of the cases'
+    own unit and owner copies, ADR 0017: 4 ms for a province, 225 ms when its 90,000 customers
+    were read). Any other scope (everything, the big share) takes the first HOME_COUNT_CAP + 1
+    open cases by due date from `case_open_due`, which stops early, and counts those already due:
+    overdue cases come first in that order, so that count is exact up to the cap too.
+    """
+    if unit_scope:
+        badges = cases.order_by().aggregate(open=Count("id"), overdue=Count("id", filter=Q(due_at__lt=now)))
+    else:
+        window = cases.order_by("due_at").values("due_at")[: HOME_COUNT_CAP + 1]
+        badges = window.aggregate(open=Count("due_at"), overdue=Count("due_at", filter=Q(due_at__lt=now)))
+    return (*cap_count(badges["open"], HOME_COUNT_CAP), *cap_count(badges["overdue"], HOME_COUNT_CAP))
 
 
 def home_context(user) -> dict:
@@ -34,16 +51,11 @@ def home_context(user) -> dict:
     totals, figures_as_of = scope_totals if scope_totals is not None else (None, None)
     open_cases = overdue_cases = None
     open_capped = overdue_capped = False
-    if cases is not None and principal.scope("view").sees_all:
-        # Counted up to the cap: two index walks that stop early (case_open_due).
-        open_cases, open_capped = capped_count(cases, HOME_COUNT_CAP)
-        overdue_cases, overdue_capped = capped_count(cases.overdue(), HOME_COUNT_CAP)
-    elif cases is not None:
-        # A limited scope: both badges in one pass, since building the visible-customer set is the
-        # expensive part of each case query (a province manager's ~90,000 customers).
-        badges = cases.order_by().aggregate(open=Count("id"), overdue=Count("id", filter=Q(due_at__lt=timezone.now())))
-        open_cases, open_capped = cap_count(badges["open"], HOME_COUNT_CAP)
-        overdue_cases, overdue_capped = cap_count(badges["overdue"], HOME_COUNT_CAP)
+    if cases is not None:
+        unit_scope = bool(principal.scope("view").unit_ids)
+        open_cases, open_capped, overdue_cases, overdue_capped = _case_badges(
+            cases, timezone.now(), unit_scope=unit_scope
+        )
     context = {
         "my_customers": visible.filter(owner=user).select_related("org_unit").order_by("-updated_at")[:10],
         "visible_count": totals["n"] if totals is not None else visible.count(),
