@@ -12,6 +12,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
+from django.utils.functional import cached_property
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -70,6 +71,18 @@ def customer_url(customer) -> str:
         return reverse("interactions:timeline", args=[customer.pk])
 
 
+class _CountedPaginator(CappedPaginator):
+    """A capped paginator whose (count, capped) the caller already has from the same rows."""
+
+    def __init__(self, object_list, per_page, *, counted: tuple[int, bool], **kwargs):
+        super().__init__(object_list, per_page, **kwargs)
+        self.counted = counted
+
+    @cached_property
+    def _capped_count(self) -> tuple[int, bool]:
+        return self.counted
+
+
 def _page(request, queryset, per_page=selectors.LIST_PER_PAGE):
     return CappedPaginator(queryset, per_page).get_page(request.GET.get("page"))
 
@@ -100,9 +113,12 @@ def followups(request):
     )
     qs = selectors.followups_for_user(user=request.user, person_id=person_id)
     today = timezone.localdate()
+    # The list is "due today" plus "overdue": its capped count comes from those two (no third query).
+    counts = selectors.followup_capped_counts(qs, today=today)
+    paginator = _CountedPaginator(qs, selectors.FOLLOWUPS_PER_PAGE, counted=counts["all"])
     context = {
-        "page_obj": _page(request, qs, selectors.FOLLOWUPS_PER_PAGE),
-        "counts": selectors.followup_count_labels(qs, today=today),
+        "page_obj": paginator.get_page(request.GET.get("page")),
+        "counts": selectors.followup_count_labels(qs, today=today, counts=counts),
         "today": today,
         "team": team if len(team) > 1 else [],
         "person_select": person_select if len(team) > 1 else "",

@@ -384,3 +384,33 @@ def test_the_copies_shapes_cost_no_extra_query(dataset, guangdong_sales_manager,
         cases = selectors.case_list(user=guangdong_sales_manager)
         list(cases[:25])
         cases.count()
+
+
+def test_the_follow_up_list_count_follows_from_its_two_parts(dataset, shenzhen_sales_rep, guangdong_sales_manager):
+    """The page's capped count is "due today" + "overdue" (no third count): equal to counting the list."""
+    from crm.pagination import capped_count
+
+    today = timezone.localdate()
+    for user in (shenzhen_sales_rep, guangdong_sales_manager):
+        qs = selectors.followups_for_user(user=user, today=today)
+        exact = plain_followups(user, None, today).count()
+        for cap in (1, 2, exact - 1, exact, exact + 1, 1000):
+            counts = selectors.followup_capped_counts(qs, today=today, cap=max(cap, 1))
+            assert counts["all"] == capped_count(plain_followups(user, None, today), max(cap, 1)), (user, cap)
+
+
+def test_the_follow_up_page_counts_its_list_once(client_for, dataset, guangdong_sales_manager):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = client_for(guangdong_sales_manager)
+    client.get(reverse("interactions:followups"))  # principal and option caches warm
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(reverse("interactions:followups"))
+    page = response.context["page_obj"]
+    expected = plain_followups(guangdong_sales_manager, None, timezone.localdate())
+    assert page.paginator.count == expected.count() and [a.pk for a in page] == _pks(expected)[: len(page)]
+    counts = [
+        q["sql"] for q in ctx.captured_queries if "COUNT(" in q["sql"].upper() and "interactions_activity" in q["sql"]
+    ]
+    assert len(counts) == 2, counts  # due today, overdue; the list's count follows from them
