@@ -549,9 +549,10 @@ class ServiceCase(CustomerCopies):
             models.Index(fields=["status", "due_at"], name="case_status_due"),
             # Open cases by due date (the workbench's list and badges walk it and stop early;
             # "status <> closed" cannot use case_status_due).
-            # Includes the customer and its owner copy: a walk for a big share checks them index-only.
+            # In list order, with the customer and its owner copy: a big share's walk checks them and
+            # picks a page's ids index-only (selectors.KeysFirst).
             models.Index(
-                fields=["due_at"],
+                fields=["due_at", "id"],
                 include=["customer", "cust_owner_id"],
                 condition=~Q(status="closed"),
                 name="case_open_due",

@@ -572,7 +572,7 @@ def case_list(request):
     case_type = request.GET.get("type", "")
     qs = selectors.case_list(user=request.user, show=show, type=case_type)
     context = {
-        "page_obj": _page(request, qs),
+        "page_obj": _page(request, selectors.KeysFirst(qs)),
         "show": show,
         "filters": list(selectors.CASE_FILTERS.items()),
         "case_type": case_type if case_type in ServiceCase.Type.values else "",

@@ -414,3 +414,34 @@ def test_the_follow_up_page_counts_its_list_once(client_for, dataset, guangdong_
         q["sql"] for q in ctx.captured_queries if "COUNT(" in q["sql"].upper() and "interactions_activity" in q["sql"]
     ]
     assert len(counts) == 2, counts  # due today, overdue; the list's count follows from them
+
+
+def test_case_pages_picked_by_keys_first_equal_the_list_pages(request, dataset, monkeypatch):
+    from crm.pagination import CappedPaginator
+
+    compared = 0
+    for name, user in _each_persona(request, monkeypatch):
+        for show in selectors.CASE_FILTERS:
+            qs = selectors.case_list(user=user, show=show)
+            plain = CappedPaginator(qs, 2)
+            keys_first = CappedPaginator(selectors.KeysFirst(qs), 2)
+            assert (keys_first.count, keys_first.capped) == (plain.count, plain.capped), (name, show)
+            for number in keys_first.page_range:
+                got = [(c.pk, c.customer.pk) for c in keys_first.page(number)]
+                assert got == [(c.pk, c.customer.pk) for c in plain.page(number)], (name, show, number)
+                compared += bool(got)
+    assert compared > 20
+
+
+def test_the_case_list_page_reads_its_rows_by_key(client_for, dataset, guangdong_sales_manager):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = client_for(guangdong_sales_manager)
+    client.get(reverse("interactions:case_list"))
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(reverse("interactions:case_list"))
+    expected = _pks(plain_cases(guangdong_sales_manager, "open", ""))
+    assert [c.pk for c in response.context["page_obj"]] == expected[:25] and expected
+    pages = [q["sql"] for q in ctx.captured_queries if q["sql"].startswith('SELECT "interactions_servicecase"."id"')]
+    assert len(pages) == 1 and '"interactions_servicecase"."id" IN (SELECT' in pages[0], pages
