@@ -374,26 +374,6 @@ def customer_filter_options(user, owners, units):
     return lambda: directory_cached("filter-options", (scope_key, get_language()), build)
 
 
-def staff_option_markup() -> list[tuple[int, str]]:
-    """(pk, `<option>` markup) of every active user with a home unit, by unit and username, labelled
-    "name (username · unit)": the account-team picker's options before its per-customer exclusions
-    (customers.team_forms). 2,000 rows and ~10 ms of CPU on every manager's 360 page otherwise."""
-    from customers.team_forms import staff_label
-
-    def build():
-        users = (
-            get_user_model()
-            .objects.filter(is_active=True, membership__isnull=False)
-            .order_by("membership__unit__path", "username")
-        )
-        return [
-            (pk, options_markup([(pk, staff_label(name, username, unit_name))]))
-            for pk, name, username, unit_name in user_option_rows(users)
-        ]
-
-    return directory_cached("staff-options", (), build)
-
-
 def filter_options_changed(**kwargs) -> None:
     """Signal handler: users, tags or customer roles changed; cached directory options are void."""
     shared_version_changed(FILTER_OPTIONS_VERSION)

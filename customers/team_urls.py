@@ -13,5 +13,6 @@ urlpatterns = [
     path("reassign/", team_views.reassign, name="reassign"),
     path("<int:pk>/team/", team_views.team_section, name="team"),
     path("<int:pk>/team/add/", team_views.team_member_add, name="team_add"),
+    path("<int:pk>/team/candidates/", team_views.team_candidates, name="team_candidates"),
     path("team-members/<int:pk>/remove/", team_views.team_member_remove, name="team_remove"),
 ]

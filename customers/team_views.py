@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from customers import teams
 from customers.assignment import customers_reassign
 from customers.models import Customer
-from customers.team_forms import ReassignForm, TeamMemberForm
+from customers.team_forms import ReassignForm, TeamMemberForm, staff_label
 from customers.team_models import AccountTeamMember
 from sharing.models import OrgUnit
 from sharing.principal import get_principal
@@ -36,6 +36,26 @@ def _section(request, customer, form=None, status=200):
 def team_section(request, pk):
     customer = get_object_or_404(Customer.objects.visible_to(request.user), pk=pk)
     return _section(request, customer)
+
+
+CANDIDATE_LIMIT = 10
+
+
+@login_required
+@require_GET
+def team_candidates(request, pk):
+    """Suggestions for the team form's person search: up to ten people a manager may add."""
+    customer = get_object_or_404(Customer.objects.visible_to(request.user, action="change"), pk=pk)
+    if not teams.team_manageable_by(user=request.user, customer=customer):
+        raise Http404
+    query = (request.GET.get("user_search") or request.GET.get("q") or "").strip()[:100]
+    results = []
+    if query:
+        results = [
+            (user.pk, staff_label(user.get_full_name().strip() or user.get_username(), user.get_username(), unit))
+            for user, unit in teams.search_team_candidates(customer=customer, text=query, limit=CANDIDATE_LIMIT)
+        ]
+    return render(request, "customers/team/_candidates.html", {"results": results, "query": query})
 
 
 @login_required

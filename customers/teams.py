@@ -134,6 +134,19 @@ def team_candidates(*, customer):
     )
 
 
+def search_team_candidates(*, customer, text: str, limit: int) -> list[tuple]:
+    """(user, unit name) of up to `limit` candidates whose name, username or unit contains `text`."""
+    from django.db.models import Q
+
+    match = (
+        Q(username__icontains=text)
+        | Q(first_name__icontains=text)
+        | Q(last_name__icontains=text)
+        | Q(membership__unit__name__icontains=text)
+    )
+    return [(user, user.membership.unit.name) for user in team_candidates(customer=customer).filter(match)[:limit]]
+
+
 def team_context(*, customer, user) -> dict:
     """The "Account team" section of the 360 page."""
     from customers.team_forms import TeamMemberForm

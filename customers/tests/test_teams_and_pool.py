@@ -1,5 +1,6 @@
 """Account teams, assignment rules, bulk reassignment and the public pool (issue #10)."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -462,32 +463,44 @@ def test_the_team_forms_fast_options_match_the_fields_labels(org, shenzhen_sales
     assert not PoolAssignForm({"to_user": 987654}, users=users).is_valid()
 
 
-def test_the_team_forms_person_options_come_from_the_cached_staff_list(
+def test_the_team_forms_person_search_offers_only_candidates(
+    client_for,
     org,
     guangdong_sales_manager,
     shenzhen_sales_rep,
     guangzhou_sales_rep,
     beijing_sales_rep,
     roles,
-    django_assert_num_queries,
+    django_assert_max_num_queries,
 ):
-    """The 360 page builds the team form for every manager's view: building it reads no users;
-    rendering reads the staff options once per sharing generation and directory version (shared
-    cache) and then only the customer's team, which is left out along with the owner."""
+    """The person is picked through a search (teams:team_candidates), not a <select> of every staff
+    member: only active staff with a home unit who are neither the owner nor in the team, matched by
+    name, username or unit, at most ten, escaped; only managers may ask."""
     from django.contrib.auth import get_user_model
 
-    from customers.team_forms import TeamMemberForm
     from sharing.models import Membership
 
     customer = CustomerFactory(owner=shenzhen_sales_rep)
-    with django_assert_num_queries(0):
-        form = TeamMemberForm(customer=customer)
-    with django_assert_num_queries(2):  # the staff options, the team
-        html = str(form["user"])
-    assert f'value="{guangzhou_sales_rep.pk}"' in html
-    assert f'value="{shenzhen_sales_rep.pk}"' not in html  # the owner is not a candidate
-    with django_assert_num_queries(1):  # the team only
-        assert str(TeamMemberForm(customer=customer)["user"]) == html
+    url = reverse("teams:team_candidates", args=[customer.pk])
+    client = client_for(guangdong_sales_manager)
+
+    def found(text):
+        response = client.get(url, {"user_search": text}, HTTP_HX_REQUEST="true")
+        assert response.status_code == 200
+        return {int(v) for v in re.findall(r'data-value="(\d+)"', response.content.decode())}, response
+
+    assert found("gz_rep")[0] == {guangzhou_sales_rep.pk}
+    assert shenzhen_sales_rep.pk not in found("sz_rep")[0]  # the owner is not a candidate
+    by_unit, _ = found(beijing_sales_rep.membership.unit.name)
+    assert beijing_sales_rep.pk in by_unit and guangzhou_sales_rep.pk not in by_unit
+    empty, response = found("nobody-like-this")
+    assert empty == set() and "autocomplete__empty" in response.content.decode()
+    assert client.get(url).content.decode().strip() == ""  # nothing typed, nothing listed
+
+    guangzhou_sales_rep.first_name = "<小李>"
+    guangzhou_sales_rep.save()
+    html = found("小李")[1].content.decode()
+    assert "&lt;小李&gt;" in html and "<小李>" not in html
 
     team_member_add(
         customer=customer,
@@ -496,13 +509,50 @@ def test_the_team_forms_person_options_come_from_the_cached_staff_list(
         access="view",
         added_by=guangdong_sales_manager,
     )
-    html = str(TeamMemberForm(customer=customer)["user"])
-    assert f'value="{beijing_sales_rep.pk}"' not in html and f'value="{guangzhou_sales_rep.pk}"' in html
-
-    newcomer = get_user_model().objects.create_user("newcomer")
-    assert f'value="{newcomer.pk}"' not in str(TeamMemberForm(customer=customer)["user"])  # no home unit
+    assert beijing_sales_rep.pk not in found("bj_rep")[0]  # already in the team
+    newcomer = get_user_model().objects.create_user("newcomer_rep")
+    assert found("newcomer")[0] == set()  # no home unit
     Membership.objects.create(user=newcomer, unit=org["GD-GZ"])
-    assert f'value="{newcomer.pk}"' in str(TeamMemberForm(customer=customer)["user"])
+    assert found("newcomer")[0] == {newcomer.pk}
     newcomer.is_active = False
     newcomer.save()
-    assert f'value="{newcomer.pk}"' not in str(TeamMemberForm(customer=customer)["user"])
+    assert found("newcomer")[0] == set()
+
+    for i in range(12):
+        make_rep(f"many_rep{i}", org["GD-GZ"], org)
+    with django_assert_max_num_queries(8):
+        assert len(found("many_rep")[0]) == 10
+
+    # A rep (no manager flag) and a manager of another province cannot search this customer's team.
+    assert client_for(shenzhen_sales_rep).get(url, {"user_search": "gz"}).status_code == 404
+    assert client_for(beijing_sales_rep).get(url, {"user_search": "gz"}).status_code == 404
+
+
+def test_the_360_page_has_a_person_search_not_every_staff_member(
+    client_for, org, guangdong_sales_manager, shenzhen_sales_rep, guangzhou_sales_rep, beijing_sales_rep, roles
+):
+    customer = CustomerFactory(owner=shenzhen_sales_rep)
+    client = client_for(guangdong_sales_manager)
+    page = client.get(reverse("customers:detail", args=[customer.pk])).content.decode()
+    form = page[page.index('data-testid="team-add-form"') :]
+    form = form[: form.index("</form>")]
+    assert 'data-testid="team-user-search"' in form and 'type="hidden" name="user"' in form
+    assert f'value="{beijing_sales_rep.pk}"' not in form and '<select name="user"' not in form
+    assert "customers/customers.js" in page
+
+    # A rejected post keeps the picked person in the search box and says what is wrong.
+    add = reverse("teams:team_add", args=[customer.pk])
+    response = client.post(add, {"user": guangzhou_sales_rep.pk, "access": "view"}, HTTP_HX_REQUEST="true")
+    html = response.content.decode()
+    assert f'value="{guangzhou_sales_rep.pk}"' in html and "gz_rep" in html  # hidden value and label
+    assert 'data-member="gz_rep"' not in html
+    response = client.post(add, {"team_role": roles["sales_rep"].pk, "access": "view"}, HTTP_HX_REQUEST="true")
+    with translation.override(response.headers["Content-Language"]):
+        assert translation.gettext("Search for a person and pick one of the suggestions.") in response.content.decode()
+    # The owner cannot be posted in by hand either: the field validates against the candidates.
+    response = client.post(
+        add,
+        {"user": shenzhen_sales_rep.pk, "team_role": roles["sales_rep"].pk, "access": "view"},
+        HTTP_HX_REQUEST="true",
+    )
+    assert 'data-member="sz_rep"' not in response.content.decode()
