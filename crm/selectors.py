@@ -28,6 +28,19 @@ def _case_badges(cases, now, *, unit_scope: bool) -> tuple[int, bool, int, bool]
     return (*cap_count(badges["open"], HOME_COUNT_CAP), *cap_count(badges["overdue"], HOME_COUNT_CAP))
 
 
+def _own_customers(user, principal, visible):
+    """The user's own active customers, all of them visible: the predicate's owner term admits
+    them (`visibility_parts(...).owner_id`), so they need not go through its OR with the shares.
+    With a 20,000-customer share that OR probed 20,080 ids to keep the user's 555 (66 ms)."""
+    from customers.models import Customer
+    from sharing.principal import visibility_parts
+
+    parts = visibility_parts(principal, "view")  # None: the scope is everything
+    if parts is not None and parts.owner_id != user.pk:
+        return visible.filter(owner=user)
+    return Customer.objects.filter(owner=user).active()
+
+
 def home_context(user) -> dict:
     """The workbench: my customers and figures, follow-ups, open cases, requests waiting for me.
 
@@ -57,7 +70,9 @@ def home_context(user) -> dict:
             cases, timezone.now(), unit_scope=unit_scope
         )
     context = {
-        "my_customers": visible.filter(owner=user).select_related("org_unit").order_by("-updated_at")[:10],
+        "my_customers": _own_customers(user, principal, visible)
+        .select_related("org_unit")
+        .order_by("-updated_at")[:10],
         "visible_count": totals["n"] if totals is not None else visible.count(),
         "figures_as_of": figures_as_of,
         "followups_today": followups["items"] if followups else None,

@@ -445,3 +445,34 @@ def test_the_case_list_page_reads_its_rows_by_key(client_for, dataset, guangdong
     assert [c.pk for c in response.context["page_obj"]] == expected[:25] and expected
     pages = [q["sql"] for q in ctx.captured_queries if q["sql"].startswith('SELECT "interactions_servicecase"."id"')]
     assert len(pages) == 1 and '"interactions_servicecase"."id" IN (SELECT' in pages[0], pages
+
+
+def test_the_workbench_answers_the_plain_predicate(request, dataset, monkeypatch):
+    """Own customers, open cases and both case badges (exact and capped) for every persona and shape."""
+    from crm import selectors as crm_selectors
+
+    compared = 0
+    for cap in (1000, 1):
+        monkeypatch.setattr(crm_selectors, "HOME_COUNT_CAP", cap)
+        for name, user in _each_persona(request, monkeypatch):
+            context = crm_selectors.home_context(user)
+            visible = Customer.objects.visible_to(user).active()
+            mine = visible.filter(owner=user).order_by("-updated_at", "pk")
+            assert sorted(c.pk for c in context["my_customers"]) == sorted(_pks(mine[:10])), name
+            if context["open_cases"] is None:
+                continue
+            open_cases = plain_visible(ServiceCase, user).exclude(status="closed")
+            overdue = open_cases.filter(due_at__lt=timezone.now()).count()
+            assert sorted(c.pk for c in context["open_cases"]) == sorted(
+                _pks(open_cases.order_by("due_at", "pk")[:10])
+            ), name
+            assert (context["open_case_count"], context["open_case_count_capped"]) == (
+                min(open_cases.count(), cap),
+                open_cases.count() > cap,
+            ), name
+            assert (context["overdue_case_count"], context["overdue_case_count_capped"]) == (
+                min(overdue, cap),
+                overdue > cap,
+            ), name
+            compared += open_cases.exists()
+    assert compared > 10
