@@ -15,7 +15,6 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
-from crm.pagination import CappedPaginator
 from customers import selectors, services
 from customers.forms import (
     MAX_ROWS,
@@ -49,9 +48,7 @@ def customer_list(request):
     options = selectors.customer_filter_options(request.user, owners, units)
     form = CustomerFilterForm(request.GET, owners=owners, units=units, options=options)
     filters = form.filters()
-    page = CappedPaginator(selectors.customer_list(request.user, filters), selectors.PAGE_SIZE).get_page(
-        request.GET.get("page")
-    )
+    page = selectors.customer_list_page(request.user, filters, request.GET.get("page"))
     rows = selectors.customer_rows(request.user, page.object_list)
     page.object_list = rows  # evaluated once, by customer_rows (the templates only count it)
     context = {
