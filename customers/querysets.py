@@ -14,22 +14,19 @@ from django.db.models import Q
 PLAIN, UNION = "plain", "union"
 # A principal with more live shares than this (and no units) is "share-heavy" (counted up to it + 1).
 MANY_SHARES = 5000
-SHARE_VOLUME_ATTR = "_crm_customer_share_volume"
 
 
 def share_volume(user, parts, action: str = "view") -> int:
-    """Live shares of the principal, counted up to MANY_SHARES + 1, once per request and action.
+    """Live shares of the principal, counted up to MANY_SHARES + 1: a plan hint, kept with the
+    cached principal for a minute (`sharing.principal.principal_hint`), so that most list requests
+    make no query for it. A stale or wrong figure changes the speed, never the rows."""
+    from sharing.principal import principal_hint
 
-    Only a hint for the SQL shape: a stale or wrong figure changes the speed, never the rows.
-    """
-    memo = getattr(user, SHARE_VOLUME_ATTR, None)
-    if memo is None:
-        memo = {}
-        setattr(user, SHARE_VOLUME_ATTR, memo)
-    if action not in memo:
+    def count() -> int:
         first, *others = parts.shares
-        memo[action] = first.union(*others, all=True).order_by()[: MANY_SHARES + 1].count()
-    return memo[action]
+        return first.union(*others, all=True).order_by()[: MANY_SHARES + 1].count()
+
+    return principal_hint(user, f"share-volume:{action}", count)
 
 
 def in_scope_q(parts) -> Q:

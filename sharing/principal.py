@@ -69,6 +69,10 @@ class Principal:
     valid_until: object = field(default=None, repr=False, compare=False)
     # (customer id, action) -> may the user do it; filled by may_access_customer for this request.
     access_memo: dict[tuple[int, str], bool] = field(default_factory=dict, repr=False, compare=False)
+    # Plan hints (e.g. how many live shares, ADR 0016): read with the cached principal, kept a minute.
+    hints: dict[str, object] = field(default_factory=dict, repr=False, compare=False)
+    # The sharing generation the principal was read or built under (None: the shared cache is off).
+    generation: str | None = field(default=None, repr=False, compare=False)
 
     @property
     def is_authenticated(self) -> bool:
@@ -214,14 +218,17 @@ def _shared_principal(user) -> Principal:
     if seconds <= 0 or not user.is_active or user.is_superuser:
         return build_principal(user)
     entry_key, generation_key = shared_cache_key("principal", user.pk), shared_cache_key("sharing-generation")
-    found = cache.get_many([entry_key, generation_key])
+    hints_key = shared_cache_key("principal-hints", user.pk)
+    found = cache.get_many([entry_key, generation_key, hints_key])
     generation = current_version(generation_key, found.get(generation_key))
+    stored_hints = found.get(hints_key)
+    hints = dict(stored_hints[1]) if stored_hints is not None and stored_hints[0] == generation else {}
     entry = found.get(entry_key)
     if entry is not None and entry[0] == generation:
         principal = entry[1]
         if principal.valid_until is None or principal.valid_until > timezone.now():
-            return replace(principal, access_memo={})
-    principal = build_principal(user)
+            return replace(principal, access_memo={}, hints=hints, generation=generation)
+    principal = replace(build_principal(user), hints=hints, generation=generation)
     ttl = seconds
     if principal.valid_until is not None:
         ttl = min(ttl, int((principal.valid_until - timezone.now()).total_seconds()))
@@ -241,6 +248,22 @@ def current_version(key: str, found) -> str:
     if not cache.add(key, version, timeout=None):
         version = cache.get(key) or version
     return version
+
+
+HINT_SECONDS = 60
+
+
+def principal_hint(user, name: str, compute):
+    """A figure that only steers the choice of an SQL plan (never which rows a user sees): read
+    with the cached principal, else `compute()`d and kept for HINT_SECONDS under the principal's
+    sharing generation. Once per request at most; a stale figure changes speed, never rows."""
+    principal = get_principal(user)
+    if name not in principal.hints:
+        principal.hints[name] = compute()
+        if principal.generation is not None:
+            key = shared_cache_key("principal-hints", principal.user_id)
+            cache.set(key, (principal.generation, dict(principal.hints)), timeout=HINT_SECONDS)
+    return principal.hints[name]
 
 
 def _bump_version(name: str) -> None:

@@ -272,7 +272,6 @@ def test_the_plan_is_not_chosen_for_units_few_shares_or_other_filters(
 
     def planned(who, filters):
         forget_principal(who)
-        who.__dict__.pop(querysets.SHARE_VOLUME_ATTR, None)
         return selectors.customer_list_plan(who, filters) is not None
 
     assert planned(user, {}) and planned(user, {"q": "x", "kind": "person", "status": "all", "sort": "-created"})
@@ -304,3 +303,27 @@ def test_the_big_share_list_needs_the_same_number_of_queries_for_few_or_many_row
         )
         _response, many = _list_queries(client, params)
         assert len(many) == len(few) <= 8, params
+
+
+def test_the_share_hint_rides_on_the_cached_principal_and_only_steers_the_plan(
+    client_for, dataset, big_share_user, monkeypatch, settings
+):
+    user, group = big_share_user
+    settings.CRM_PRINCIPAL_CACHE_SECONDS = 300
+    monkeypatch.setattr(querysets, "MANY_SHARES", 20)
+    client = client_for(user)
+
+    def hint_queries(sqls):
+        return [sql for sql in sqls if sql.startswith("SELECT COUNT(*) FROM ((SELECT") and "share" in sql]
+
+    _response, first = _list_queries(client)
+    _response, second = _list_queries(client)
+    assert len(hint_queries(first)) <= 1 and hint_queries(second) == []
+    assert any(sql.startswith("SELECT c.id FROM (SELECT") for sql in second)
+    # Every group share revoked: the kept hint still says "many" and the plan still runs, but it
+    # shows exactly what the plain plan shows (only the user's own and user-shared customers).
+    CustomerGroupShare.objects.filter(group=group).delete()
+    response, sqls = _list_queries(client)
+    assert hint_queries(sqls) == [] and any(sql.startswith("SELECT c.id FROM (SELECT") for sql in sqls)
+    assert [row.pk for row in response.context["rows"]] == _page(user, {}, 1, "plain")[0]
+    assert response.context["page_obj"].paginator.count == _page(user, {}, 1, "plain")[1]
