@@ -46,7 +46,7 @@ def union_visibility_q(parts) -> Q:
 
 def row_visibility_sql(parts, alias: str, connection, *, per_row: bool = False) -> tuple[str, list]:
     """The predicate over a row source `alias` with the columns `id`, `owner_id`, `org_unit_id`
-    (a derived table of candidate customers, customers/selectors.py): the owner, the scope's units,
+    (a derived table of candidate customers, customers/list_plan.py): the owner, the scope's units,
     then one `EXISTS` per live share subquery, compiled by the ORM from `visibility_parts`.
     PostgreSQL evaluates each `EXISTS` per candidate (an index probe) or hashed (the whole share
     list read once), whichever its estimates favour; `per_row` rules out the hash (`OFFSET 0` keeps

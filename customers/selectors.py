@@ -17,10 +17,8 @@ from django.contrib.contenttypes.models import ContentType
 from django.db.models import Prefetch, Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404
-from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
-from crm.pagination import CappedPaginator
 from crm.widgets import options_markup, user_option_rows
 from customers.field_groups import CONTACT, IDENTITY
 from customers.models import CompanyProfile, ContactPoint, Customer, CustomerRole, PersonProfile, Relationship, Tag
@@ -93,20 +91,9 @@ def customer_presenter_for_new(user, kind: str) -> CustomerPresenter:
 
 def customer_list(user, filters: dict):
     """Visible customers matching the filters, sorted; merged and erased ones only when asked for."""
-    queryset = _filtered(Customer.objects.visible_to(user, action="view"), filters)
-    return queryset.order_by(*_list_order(filters)).select_related("owner", "org_unit")
-
-
-def _list_order(filters: dict) -> tuple[str, ...]:
     from customers.forms import CustomerFilterForm
 
-    return CustomerFilterForm.SORTS.get(filters.get("sort") or "-updated", CustomerFilterForm.SORTS["-updated"])
-
-
-def _filtered(queryset, filters: dict):
-    """The list form's filters on `queryset` (which decides visibility)."""
-    from customers.forms import CustomerFilterForm
-
+    queryset = Customer.objects.visible_to(user, action="view")
     status = filters.get("status")
     if not status:
         queryset = queryset.active()
@@ -127,203 +114,8 @@ def _filtered(queryset, filters: dict):
         queryset = queryset.filter(org_unit_id__in=unit_ids)
     if filters.get("province"):
         queryset = queryset.filter(province__startswith=filters["province"])
-    return queryset
-
-
-# --- the list page of a share-heavy principal (docs/adr/0016-share-heavy-customer-list.md)
-
-# Tests force the plan ("shares": whenever the filters allow it, any principal; "plain": never).
-FORCE_LIST_PLAN: str | None = None
-# The list's filters under which the "shares" plan may run: the search (an index finds its
-# candidates) and filters most customers pass (kind, current or all statuses). Under any other
-# filter the sort index could be walked through most of the table for a few rows; the plain plan
-# serves those.
-SHARE_PLAN_FILTERS = frozenset({"q", "kind", "status", "sort"})
-SHARE_PLAN_STATUSES = ("", "active", "all")
-# Sorts whose columns have an index, so that the page can walk it (no search needed).
-INDEXED_SORTS = ("-updated", "name", "number")
-# A search's candidates (the rows its index finds, visible or not) are checked one by one up to
-# this many; a search with more (a one-character name prefix) is left to the plain plan.
-SEARCH_CANDIDATES = 2000
-# Up to this many candidates the check is an index probe per candidate, beyond it a hash of the shares.
-PROBE_CANDIDATES = 500
-# Without a search the page reads at most WALK_PER_ROW rows of the sort order per row it shows
-# (enough when 0.5 % of the filtered customers are visible) and never more than WALK_MAX; beyond
-# that, or when too few of them turn out visible, the plain plan answers.
-WALK_PER_ROW = 200
-WALK_MAX = 20000
-
-
-@dataclass
-class SharePlan:
-    """The "shares" plan of one list request: the predicate's terms, the filters, the sort, and
-    (after a search's count) how many candidates the search has, when all of them were seen."""
-
-    parts: object  # sharing.principal.VisibilityParts
-    filters: dict
-    order: tuple[str, ...]
-    candidates: int | None = None
-
-
-def customer_list_plan(user, filters: dict) -> SharePlan | None:
-    """The "shares" plan when it serves this request better than the plain predicate, else None.
-
-    For a principal without units whose live shares number more than MANY_SHARES (the big-share
-    user: one 20,000-customer group share), the plain predicate probes the primary key once per
-    shared customer — for the count and again for the page — before it sorts 25 rows. The plan
-    counts through the share index (stopping after the cap) or the search's candidates, and pages
-    by walking the sort order or sorting the search's candidates, each checked against the predicate.
-    """
-    from django.db import connection
-
-    from customers.querysets import MANY_SHARES, share_volume
-    from sharing.principal import visibility_parts
-
-    if FORCE_LIST_PLAN == "plain" or connection.vendor != "postgresql":
-        return None
-    principal = get_principal(user)
-    if not principal.is_authenticated:
-        return None
-    parts = visibility_parts(principal, "view")
-    if parts is None or set(filters) - SHARE_PLAN_FILTERS:
-        return None
-    if filters.get("status", "") not in SHARE_PLAN_STATUSES:
-        return None
-    if not filters.get("q") and (filters.get("sort") or "-updated") not in INDEXED_SORTS:
-        return None
-    if FORCE_LIST_PLAN != "shares" and (parts.unit_ids or share_volume(user, parts) <= MANY_SHARES):
-        return None
-    return SharePlan(parts=parts, filters=dict(filters), order=tuple(_list_order(filters)))
-
-
-def _candidates_sql(plan: SharePlan, *, ordered: bool, limit: int) -> tuple[str, list, list[str], list[str]]:
-    """The filtered customers without the visibility predicate (at most `limit`, in the list's
-    order when `ordered`) as SQL for a derived table: (sql, params, its column names, the ORDER BY
-    terms of the list over those columns, ties broken by id as in the list)."""
-    sort_fields = [name.lstrip("-") for name in plan.order if name.lstrip("-") != "pk"]
-    queryset = _filtered(Customer.objects.all(), plan.filters)
-    queryset = queryset.order_by(*plan.order) if ordered else queryset.order_by()
-    queryset = queryset.values_list("pk", "owner_id", "org_unit_id", *sort_fields)[:limit]
-    sql, params = queryset.query.sql_with_params()
-    columns = ["id", "owner_id", "org_unit_id", *(f"k{i}" for i in range(len(sort_fields)))]
-    order_terms, position = [], 0
-    for name in plan.order:
-        if name.lstrip("-") == "pk":
-            column = "c.id"
-        else:
-            column, position = f"c.k{position}", position + 1
-        order_terms.append(f"{column} DESC" if name.startswith("-") else column)
-    return sql, list(params), columns, order_terms
-
-
-def _share_plan_count(plan: SharePlan, cap: int) -> tuple[int, bool] | None:
-    """The capped count under the plan, or None when only the plain count can answer it.
-
-    Without a search: `id IN (owned UNION ALL shared ids)`, which PostgreSQL drives from the share
-    index and stops after `cap + 1` customers. With a search: the candidates its index finds (at
-    most SEARCH_CANDIDATES + 1), each probed against the predicate; when all of them were seen,
-    the plan remembers how many there are for the page.
-    """
-    from django.db import connection
-
-    from crm.pagination import cap_count, capped_count
-    from customers.querysets import row_visibility_sql, union_visibility_q
-
-    if not plan.filters.get("q"):
-        return capped_count(_filtered(Customer.objects.filter(union_visibility_q(plan.parts)), plan.filters), cap)
-    inner_sql, inner_params, columns, _order = _candidates_sql(plan, ordered=False, limit=SEARCH_CANDIDATES + 1)
-    visible_sql, visible_params = row_visibility_sql(plan.parts, "c", connection, per_row=True)
-    sql = (
-        f"SELECT count(*) FILTER (WHERE {visible_sql}), count(*)"  # noqa: S608 (compiled by the ORM)
-        f" FROM ({inner_sql}) AS c ({', '.join(columns)})"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*visible_params, *inner_params])
-        visible, seen = cursor.fetchone()
-    if seen <= SEARCH_CANDIDATES:
-        plan.candidates = seen
-        return cap_count(visible, cap)
-    if visible > cap:
-        return cap_count(visible, cap)
-    return None
-
-
-def _share_plan_page_ids(plan: SharePlan, offset: int, limit: int) -> list[int] | None:
-    """The page's ids under the plan, or None when only the plain page query can answer.
-
-    With a search whose candidates were all counted: those candidates (no more than the count
-    saw), each checked against the predicate, sorted, cut. Without a search: the filtered customers
-    in the list's order, at most WALK_PER_ROW per row wanted, the first visible ones kept —
-    PostgreSQL walks the sort index and stops as soon as the page is full. Those rows are a prefix
-    of the filtered order, so their visible rows are the first visible rows, ties included; when
-    fewer than `limit` turn out visible, the page is left to the plain query.
-    """
-    from django.db import connection
-
-    from customers.querysets import row_visibility_sql
-
-    if limit <= 0:
-        return []
-    if plan.filters.get("q"):
-        if plan.candidates is None:
-            return None
-        inner = _candidates_sql(plan, ordered=False, limit=SEARCH_CANDIDATES + 1)
-        per_row = plan.candidates <= PROBE_CANDIDATES
-    else:
-        walk = WALK_PER_ROW * (offset + limit)
-        if walk > WALK_MAX:
-            return None
-        inner = _candidates_sql(plan, ordered=True, limit=walk)
-        per_row = False
-    inner_sql, inner_params, columns, order_terms = inner
-    visible_sql, visible_params = row_visibility_sql(plan.parts, "c", connection, per_row=per_row)
-    sql = (
-        f"SELECT c.id FROM ({inner_sql}) AS c ({', '.join(columns)})"  # noqa: S608 (compiled by the ORM)
-        f" WHERE {visible_sql} ORDER BY {', '.join(order_terms)} LIMIT %s OFFSET %s"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*inner_params, *visible_params, limit, offset])
-        ids = [row[0] for row in cursor.fetchall()]
-    return ids if len(ids) == limit else None
-
-
-class CustomerListPaginator(CappedPaginator):
-    """The list's capped paginator; under a "shares" plan it counts and cuts the page that way, and
-    falls back to the plain queryset (`object_list`) whenever the plan cannot answer."""
-
-    def __init__(self, object_list, per_page, *, plan: SharePlan | None = None, **kwargs):
-        super().__init__(object_list, per_page, **kwargs)
-        self.plan = plan
-
-    @cached_property
-    def _capped_count(self) -> tuple[int, bool]:
-        if self.plan is not None:
-            counted = _share_plan_count(self.plan, self.cap)
-            if counted is not None:
-                return counted
-        return super()._capped_count
-
-    def page(self, number):
-        if self.plan is None:
-            return super().page(number)
-        number = self.validate_number(number)
-        bottom = (number - 1) * self.per_page
-        top = bottom + self.per_page
-        if top + self.orphans >= self.count:
-            top = self.count
-        ids = _share_plan_page_ids(self.plan, bottom, top - bottom)
-        if ids is None:
-            rows = self.object_list[bottom:top]
-        else:
-            rows = self.object_list.model.objects.filter(pk__in=ids).order_by(*self.plan.order)
-            rows = rows.select_related("owner", "org_unit")
-        return self._get_page(rows, number, self)
-
-
-def customer_list_page(user, filters: dict, number):
-    """One page of the list (`Paginator.get_page` semantics: a bad number gives the first or last page)."""
-    plan = customer_list_plan(user, filters)
-    return CustomerListPaginator(customer_list(user, filters), PAGE_SIZE, plan=plan).get_page(number)
+    order = CustomerFilterForm.SORTS.get(filters.get("sort") or "-updated", CustomerFilterForm.SORTS["-updated"])
+    return queryset.order_by(*order).select_related("owner", "org_unit")
 
 
 STATUS_BADGES = {

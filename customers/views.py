@@ -15,7 +15,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
-from customers import selectors, services
+from customers import list_plan, selectors, services
 from customers.forms import (
     MAX_ROWS,
     PROVINCES,
@@ -48,7 +48,7 @@ def customer_list(request):
     options = selectors.customer_filter_options(request.user, owners, units)
     form = CustomerFilterForm(request.GET, owners=owners, units=units, options=options)
     filters = form.filters()
-    page = selectors.customer_list_page(request.user, filters, request.GET.get("page"))
+    page = list_plan.customer_list_page(request.user, filters, request.GET.get("page"))
     rows = selectors.customer_rows(request.user, page.object_list)
     page.object_list = rows  # evaluated once, by customer_rows (the templates only count it)
     context = {

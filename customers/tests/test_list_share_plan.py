@@ -2,7 +2,7 @@
 
 For a principal without units and with many live shares, the list counts through the share index
 (or a search's candidates) and cuts its page by walking the sort order
-(customers/selectors.py, docs/adr/0016-share-heavy-customer-list.md). Every page of every
+(customers/list_plan.py, docs/adr/0016-share-heavy-customer-list.md). Every page of every
 persona, filter, sort and search is compared here with the plain plan — rows, order (ties
 included), count and "capped" — on a dataset built to catch a wrong shortcut: owned, unit and
 subtree customers, live, expired and expiring user and group shares, view and change shares, a
@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from crm import pagination
 from crm.demo import role_group
-from customers import querysets, selectors
+from customers import list_plan, querysets, selectors
 from customers.models import Customer
 from customers.tests.factories import ContactPointFactory, CustomerFactory, PersonFactory
 from dedup.normalize import normalize_name
@@ -143,21 +143,21 @@ def small_pages(monkeypatch):
     """Pages of 4 rows, a cap of 13, short walks and few search candidates: every limit is crossed."""
     monkeypatch.setattr(selectors, "PAGE_SIZE", 4)
     monkeypatch.setattr(pagination, "DEFAULT_CAP", 13)
-    monkeypatch.setattr(selectors, "WALK_PER_ROW", 3)
-    monkeypatch.setattr(selectors, "WALK_MAX", 40)
-    monkeypatch.setattr(selectors, "SEARCH_CANDIDATES", 30)
-    monkeypatch.setattr(selectors, "PROBE_CANDIDATES", 10)
+    monkeypatch.setattr(list_plan, "WALK_PER_ROW", 3)
+    monkeypatch.setattr(list_plan, "WALK_MAX", 40)
+    monkeypatch.setattr(list_plan, "SEARCH_CANDIDATES", 30)
+    monkeypatch.setattr(list_plan, "PROBE_CANDIDATES", 10)
 
 
 def _page(user, filters, number, plan):
-    selectors.FORCE_LIST_PLAN = plan
+    list_plan.FORCE_LIST_PLAN = plan
     try:
         forget_principal(user)
-        page = selectors.customer_list_page(user, filters, number)
+        page = list_plan.customer_list_page(user, filters, number)
         ids = list(page.object_list.values_list("pk", flat=True))
         return ids, page.paginator.count, page.paginator.capped, page.paginator.num_pages
     finally:
-        selectors.FORCE_LIST_PLAN = None
+        list_plan.FORCE_LIST_PLAN = None
 
 
 class Spy:
@@ -165,7 +165,7 @@ class Spy:
 
     def __init__(self, monkeypatch):
         self.pages, self.page_fallbacks, self.counts, self.count_fallbacks = 0, 0, 0, 0
-        page_ids, count = selectors._share_plan_page_ids, selectors._share_plan_count
+        page_ids, count = list_plan._share_plan_page_ids, list_plan._share_plan_count
 
         def spied_page(*args, **kwargs):
             ids = page_ids(*args, **kwargs)
@@ -183,8 +183,8 @@ class Spy:
                 self.counts += 1
             return counted
 
-        monkeypatch.setattr(selectors, "_share_plan_page_ids", spied_page)
-        monkeypatch.setattr(selectors, "_share_plan_count", spied_count)
+        monkeypatch.setattr(list_plan, "_share_plan_page_ids", spied_page)
+        monkeypatch.setattr(list_plan, "_share_plan_count", spied_count)
 
 
 def assert_plan_equals_plain(user, filters):
@@ -272,7 +272,7 @@ def test_the_plan_is_not_chosen_for_units_few_shares_or_other_filters(
 
     def planned(who, filters):
         forget_principal(who)
-        return selectors.customer_list_plan(who, filters) is not None
+        return list_plan.customer_list_plan(who, filters) is not None
 
     assert planned(user, {}) and planned(user, {"q": "x", "kind": "person", "status": "all", "sort": "-created"})
     assert not planned(user, {"sort": "-created"})  # no index to walk
