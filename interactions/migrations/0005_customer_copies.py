@@ -6,7 +6,15 @@ from django.db import migrations, models
 # The customer's unit and owner copied onto the records, kept by triggers (interactions/copies.py,
 # ADR 0017). Order: columns, a set-based backfill (before any trigger or new index exists, so it is
 # one plain UPDATE per table), the indexes over the filled columns, then the triggers. PostgreSQL
-# runs it in one transaction: the tables stay locked until the triggers are in, no row is missed.
+# runs it in one transaction: the tables stay locked until the triggers are in, no row is missed;
+# the customer table is share-locked first, so no customer changes unit or owner after the backfill
+# read it and before the trigger that would carry the change exists.
+
+
+def lock_customers(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        with schema_editor.connection.cursor() as cursor:
+            cursor.execute("LOCK TABLE customers_customer IN SHARE MODE")
 
 
 def backfill(apps, schema_editor):
@@ -40,6 +48,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        migrations.RunPython(lock_customers, migrations.RunPython.noop),
         migrations.RemoveIndex(
             model_name="activity",
             name="activity_followups_due",
