@@ -196,18 +196,56 @@ def _share_plan_page_ids(plan: SharePlan, offset: int, limit: int) -> list[int] 
     return ids if len(ids) == limit else None
 
 
+# Filters under which the count may start with the scope's units alone (below): those `_filtered`
+# applies without a search (a search's own index is the better start).
+UNIT_COUNT_FILTERS = frozenset({"kind", "status", "sort"})
+
+
+def _unit_scope_count(user, filters: dict, cap: int) -> tuple[int, bool] | None:
+    """(cap, True) when the customers of the viewer's scope units alone pass `cap`, else None.
+
+    Those customers are a subset of what the viewer may see, so when more than `cap` of them match
+    the filters the list's capped count is "cap+" whatever the other terms add; PostgreSQL counts
+    them index-only on `customer_unit_live` and stops after cap + 1 (0.2 ms instead of the 13-30 ms
+    BitmapOr over a province's 90,000 customers, which it builds whole before the LIMIT). Otherwise
+    (a small scope, or no units) the plain count answers.
+    """
+    from sharing.principal import visibility_parts
+
+    if FORCE_LIST_PLAN == "plain" or set(filters) - UNIT_COUNT_FILTERS:
+        return None
+    if filters.get("status", "") not in SHARE_PLAN_STATUSES:
+        return None
+    principal = get_principal(user)
+    if not principal.is_authenticated:
+        return None
+    parts = visibility_parts(principal, "view")
+    if parts is None or not parts.unit_ids:
+        return None
+    from crm.pagination import capped_count
+
+    in_units = _filtered(Customer.objects.filter(org_unit_id__in=list(parts.unit_ids)), filters)
+    count, capped = capped_count(in_units, cap)
+    return (count, capped) if capped else None
+
+
 class CustomerListPaginator(CappedPaginator):
     """The list's capped paginator; under a "shares" plan it counts and cuts the page that way, and
     falls back to the plain queryset (`object_list`) whenever the plan cannot answer."""
 
-    def __init__(self, object_list, per_page, *, plan: SharePlan | None = None, **kwargs):
+    def __init__(self, object_list, per_page, *, plan: SharePlan | None = None, user=None, filters=None, **kwargs):
         super().__init__(object_list, per_page, **kwargs)
         self.plan = plan
+        self.user, self.filters = user, filters
 
     @cached_property
     def _capped_count(self) -> tuple[int, bool]:
         if self.plan is not None:
             counted = _share_plan_count(self.plan, self.cap)
+            if counted is not None:
+                return counted
+        elif self.user is not None:
+            counted = _unit_scope_count(self.user, self.filters or {}, self.cap)
             if counted is not None:
                 return counted
         return super()._capped_count
@@ -233,4 +271,4 @@ def customer_list_page(user, filters: dict, number):
     """One page of the list (`Paginator.get_page` semantics: a bad number gives the first or last page)."""
     plan = customer_list_plan(user, filters)
     queryset = selectors.customer_list(user, filters)
-    return CustomerListPaginator(queryset, selectors.PAGE_SIZE, plan=plan).get_page(number)
+    return CustomerListPaginator(queryset, selectors.PAGE_SIZE, plan=plan, user=user, filters=filters).get_page(number)

@@ -132,6 +132,8 @@ class Customer(models.Model):
         indexes = [
             models.Index(fields=["owner", "-updated_at"], name="customer_owner_upd"),
             models.Index(fields=["org_unit", "-updated_at"], name="customer_unit_upd"),
+            # The list's capped count of a unit scope, index-only (customers/list_plan.py).
+            models.Index(fields=["org_unit"], name="customer_unit_live", condition=~Q(status__in=["merged", "erased"])),
             models.Index(
                 fields=["org_unit", "pooled_at"], name="customer_pooled", condition=Q(pooled_at__isnull=False)
             ),

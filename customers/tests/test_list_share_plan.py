@@ -327,3 +327,51 @@ def test_the_share_hint_rides_on_the_cached_principal_and_only_steers_the_plan(
     assert hint_queries(sqls) == [] and any(sql.startswith("SELECT c.id FROM (SELECT") for sql in sqls)
     assert [row.pk for row in response.context["rows"]] == _page(user, {}, 1, "plain")[0]
     assert response.context["page_obj"].paginator.count == _page(user, {}, 1, "plain")[1]
+
+
+def test_the_default_path_with_the_unit_scope_count_equals_the_plain_plan(
+    request, dataset, big_share_user, small_pages, monkeypatch
+):
+    """Without a forced plan, unit scopes start their capped count with their units' customers alone
+    (`_unit_scope_count`): every page, count and "capped" of every persona and filter is still the
+    plain plan's, and the shortcut both answered (managers over the cap) and declined (small scopes,
+    searches, other filters)."""
+    answered, declined = [], []
+    unit_count = list_plan._unit_scope_count
+
+    def spied(user, filters, cap):
+        counted = unit_count(user, filters, cap)
+        (declined if counted is None else answered).append((user.username, tuple(sorted(filters))))
+        return counted
+
+    monkeypatch.setattr(list_plan, "_unit_scope_count", spied)
+    users = [request.getfixturevalue(name) for name in PERSONAS] + [big_share_user[0]]
+    for user in users:
+        for filters in FILTERS:
+            plain = _page(user, filters, 1, "plain")
+            for number in range(1, plain[3] + 2):
+                expected = _page(user, filters, number, "plain")
+                assert _page(user, filters, number, None) == expected, (user.username, filters, number)
+    assert any(name == "gd_manager" for name, _ in answered)
+    assert any(name == "gd_manager" for name, _ in declined)  # a search, or a status outside the shortcut
+    assert any(name == "sz_rep" for name, _ in declined)  # no units
+
+
+def test_the_unit_scope_count_is_one_index_only_statement(guangdong_sales_manager, org, monkeypatch):
+    """The shortcut's SQL: the scope's units and the live-status filter only (no share subquery), so
+    PostgreSQL can count on `customer_unit_live` and stop after cap + 1."""
+    monkeypatch.setattr(pagination, "DEFAULT_CAP", 3)
+    for _ in range(5):
+        CustomerFactory(owner=None, org_unit=org["GD-SZ"])
+    forget_principal(guangdong_sales_manager)
+    with CaptureQueriesContext(connection) as ctx:
+        page = list_plan.customer_list_page(guangdong_sales_manager, {}, 1)
+        assert (page.paginator.count, page.paginator.capped) == (3, True)
+    counts = [q["sql"] for q in ctx.captured_queries if q["sql"].startswith("SELECT COUNT(*)")]
+    assert len(counts) == 1
+    assert "org_unit_id" in counts[0] and "share" not in counts[0] and "LIMIT 4" in counts[0]
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("EXPLAIN " + counts[0])
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "customer_unit_live" in plan
