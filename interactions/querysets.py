@@ -34,25 +34,19 @@ from django.utils import timezone
 FORCE_SHAPE: str | None = None
 # A list page of a principal whose live shares number more than this gets the "union" shape.
 MANY_SHARES = 1000
-SHARE_VOLUME_ATTR = "_crm_share_volume"
 # `visible_to(rows=…)`: the caller's own filters leave a few records (a user's follow-ups or
 # opportunities), or the caller pages through a whole list.
 FEW, LIST = "few", "list"
 
 
 def _share_volume(user, parts, action: str) -> int:
-    """Live shares of the principal (counted up to MANY_SHARES + 1), once per request and action.
+    """Live shares of the principal: the customer list's plan hint (`customers.querysets.share_volume`,
+    counted up to 5,001 and kept with the cached principal for a minute), so that a list or the
+    workbench makes no query for it on most requests. Only a hint for the plan: a stale figure
+    changes the speed, never the rows."""
+    from customers.querysets import share_volume
 
-    Only a hint for the plan: a stale figure changes the speed, never the rows.
-    """
-    memo = getattr(user, SHARE_VOLUME_ATTR, None)
-    if memo is None:
-        memo = {}
-        setattr(user, SHARE_VOLUME_ATTR, memo)
-    if action not in memo:
-        first, *others = parts.shares
-        memo[action] = first.union(*others, all=True).order_by()[: MANY_SHARES + 1].count()
-    return memo[action]
+    return share_volume(user, parts, action)
 
 
 COPY_SHAPES = ("copies", "copies_hashed")
