@@ -129,6 +129,9 @@ POLICY: dict[str, Endpoint] = {
     # --- customers: account teams, public pool, bulk reassignment (docs/teams-and-pool.md)
     "teams:team": customer_object(htmx=True),
     "teams:team_add": customer_object(action="change", flag="can_manage_access", methods=POST, allowed=POSTED),
+    "teams:team_candidates": customer_object(
+        action="change", flag="can_manage_access", htmx=True, query={"user_search": "rep"}
+    ),
     "teams:team_remove": foreign_object("missing", methods=POST),
     "teams:pool": login_only(note="pooled customers of the rep's unit or the manager's change scope only; masked"),
     "teams:pool_claim": customer_object(
