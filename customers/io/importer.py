@@ -220,7 +220,7 @@ def _load_records(ids: Iterable[int]) -> dict[int, tuple[matching.Record, dict]]
         return result
     phones, emails, addresses = defaultdict(list), defaultdict(list), {}
     for customer_id, kind, value, province, city, postcode in (
-        ContactPoint.objects.filter(customer_id__in=ids)
+        ContactPoint.objects.filter(customer_id__in_array=ids)
         .order_by("customer_id", "-is_primary", "pk")
         .values_list("customer_id", "kind", "value", "province", "city", "postcode")
     ):
@@ -230,15 +230,15 @@ def _load_records(ids: Iterable[int]) -> dict[int, tuple[matching.Record, dict]]
             emails[customer_id].append(value)
         elif kind == "address":
             addresses.setdefault(customer_id, (value, province, city, postcode))
-    companies = dict(CompanyProfile.objects.filter(customer_id__in=ids).values_list("customer_id", "credit_code"))
+    companies = dict(CompanyProfile.objects.filter(customer_id__in_array=ids).values_list("customer_id", "credit_code"))
     persons = {
         row[0]: row[1:]
-        for row in PersonProfile.objects.filter(customer_id__in=ids).values_list(
+        for row in PersonProfile.objects.filter(customer_id__in_array=ids).values_list(
             "customer_id", "id_number", "birth_date"
         )
     }
     for pk, kind, name, province, city, number, unit_name, owner_id, _unit_id in (
-        Customer.objects.filter(pk__in=ids)
+        Customer.objects.filter(pk__in_array=ids)
         .exclude(status__in=[Customer.Status.MERGED, Customer.Status.ERASED])
         .values_list("pk", "kind", "name", "province", "city", "number", "org_unit__name", "owner_id", "org_unit_id")
     ):
@@ -315,7 +315,7 @@ def existing_matches(
     active = Customer.objects.exclude(status__in=[Customer.Status.MERGED, Customer.Status.ERASED])
     if contacts:
         for customer_id, normalized in (
-            ContactPoint.objects.filter(normalized__in=sorted(contacts))
+            ContactPoint.objects.filter(normalized__in_array=sorted(contacts))
             .order_by()
             .values_list("customer_id", "normalized")
             .distinct()
@@ -323,20 +323,20 @@ def existing_matches(
             by_value["v:" + normalized].append(customer_id)
     codes = {pr.credit_code for pr in prepared.values() if pr.credit_code}
     if codes:
-        for customer_id, code in CompanyProfile.objects.filter(credit_code__in=sorted(codes)).values_list(
+        for customer_id, code in CompanyProfile.objects.filter(credit_code__in_array=sorted(codes)).values_list(
             "customer_id", "credit_code"
         ):
             by_value["c:" + code].append(customer_id)
     id_numbers = {pr.id_number for pr in prepared.values() if pr.id_number}
     if id_numbers:
-        for customer_id, id_number in PersonProfile.objects.filter(id_number__in=sorted(id_numbers)).values_list(
+        for customer_id, id_number in PersonProfile.objects.filter(id_number__in_array=sorted(id_numbers)).values_list(
             "customer_id", "id_number"
         ):
             by_value["i:" + id_number].append(customer_id)
     names = {normalize_name(row.name) for row in rows if row.ok}
-    for customer_id, name in active.filter(name_normalized__in=sorted(names)).values_list("pk", "name_normalized")[
-        :20000
-    ]:
+    for customer_id, name in active.filter(name_normalized__in_array=sorted(names)).values_list(
+        "pk", "name_normalized"
+    )[:20000]:
         by_value["n:" + name].append(customer_id)
     row_keys, key_members = _key_table_members(prepared, keys)
     for key, ids in key_members.items():
@@ -420,6 +420,11 @@ def import_job_analyse(*, job: ImportJob) -> ImportJob:
     job = ImportJob.objects.get(pk=job.pk)
     if job.status != ImportJob.Status.ANALYSING:
         return job
+    with pipeline.relaxed_gc():
+        return _analyse(job)
+
+
+def _analyse(job: ImportJob) -> ImportJob:
     from sharing.principal import get_principal, visibility_q
 
     user = job.created_by
@@ -1182,6 +1187,11 @@ def import_job_run(
         job.status = ImportJob.Status.RUNNING
         job.started_at = job.started_at or timezone.now()
         job.save(update_fields=["status", "started_at", "updated_at"])
+    with pipeline.relaxed_gc():
+        return _run(job, chunk_size=chunk_size, stop_after_chunks=stop_after_chunks, use_pipeline=use_pipeline)
+
+
+def _run(job: ImportJob, *, chunk_size: int, stop_after_chunks: int | None, use_pipeline: bool | None) -> ImportJob:
     user = job.created_by
     ctx = assignment_for(user)
     created_ids = set(
