@@ -267,3 +267,66 @@ def test_big_runs_use_the_child_and_small_ones_do_not(data_steward, settings, mo
     )
     import_job_run(job=import_job_decide(job=import_job_analyse(job=off), decisions={}, enqueue=False))
     assert started == [500]
+
+
+def test_analysis_and_run_relax_the_garbage_collector_and_put_it_back(data_steward, monkeypatch):
+    import gc
+
+    from customers.io import importer
+
+    before = gc.get_threshold()
+    seen = []
+    real_commit = importer._commit_chunk
+
+    def commit(*args, **kwargs):
+        seen.append((gc.get_threshold(), gc.get_freeze_count() > 0))
+        return real_commit(*args, **kwargs)
+
+    monkeypatch.setattr(importer, "_commit_chunk", commit)
+    job = import_job_create(
+        user=data_steward, filename="a.csv", content=csv_bytes(HEADERS_ZH, good_rows(12, seed=4)), enqueue=False
+    )
+    job = import_job_analyse(job=job)
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+    job = import_job_run(job=import_job_decide(job=job, decisions={}, enqueue=False), chunk_size=5)
+    assert job.created_count == 12
+    assert seen == [(pipeline.RELAXED_GC_THRESHOLD, True)] * 3
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(importer, "_commit_chunk", broken)
+    job = import_job_create(
+        user=data_steward,
+        filename="b.csv",
+        content=csv_bytes(HEADERS_ZH, good_rows(3, seed=5, start=100)),
+        enqueue=False,
+    )
+    job = import_job_decide(job=import_job_analyse(job=job), decisions={}, enqueue=False)
+    with pytest.raises(RuntimeError):
+        import_job_run(job=job)
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+
+
+def test_candidate_lookups_send_one_array_not_a_placeholder_per_value(data_steward, existing):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from customers.io import formats
+    from customers.io.importer import assignment_for, existing_matches
+    from customers.io.readers import sniff
+
+    if connection.vendor != "postgresql":
+        pytest.skip("= ANY(array) is the PostgreSQL shape; elsewhere the lookups are plain IN lists")
+    content = csv_bytes(HEADERS, _rows())
+    sheet = sniff(content, "a.csv")
+    ctx = assignment_for(data_steward)
+    (ready,) = pipeline.serial_chunks(content, sheet, 0, 100, formats.guess_mapping(sheet.headers), ctx, set())
+    with CaptureQueriesContext(connection) as queries:
+        matches = existing_matches(ready.rows, prepared=ready.prepared, keys=ready.keys)
+    assert [customer_id for customer_id, _match, _info in matches.values()] == [existing.pk]
+    lookups = [q["sql"] for q in queries.captured_queries if "dedup_matchkey" not in q["sql"]]
+    assert len(lookups) == 8  # contacts, codes, identity numbers, names; then the candidates' four
+    for sql in lookups:
+        assert " = ANY(" in sql and " IN (" not in sql.replace("status\" IN (", ""), sql
