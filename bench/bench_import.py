@@ -103,6 +103,7 @@ def main() -> None:
         rows=args.rows,
         seconds=round(finished - analysed, 2),
         created=job.created_count,
+        merged=job.merged_count,
         rejected=job.rejected_count,
         accounted=job.accounted_rows,
         target=1000,

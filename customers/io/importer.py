@@ -212,15 +212,32 @@ def import_job_map(*, job: ImportJob, mapping: dict[str, str], enqueue: bool = T
 # --- Duplicates ------------------------------------------------------------------------------------
 
 
+RECORD_CONTACT_KINDS = ("mobile", "landline", "email", "address")
+
+
 def _load_records(ids: Iterable[int]) -> dict[int, tuple[matching.Record, dict]]:
-    """Engine records of existing customers plus what the preview shows about them (unit, number)."""
+    """Engine records of existing customers plus what the preview shows about them (unit, number).
+
+    The customers first: contact points are read only for the active ones and only of the kinds a
+    record holds, profiles only of the customer's kind (the candidates are scattered over the
+    table, so every id is an index probe and a heap page; about a third fewer of them this way)."""
     ids = sorted(set(ids))
     result: dict[int, tuple[matching.Record, dict]] = {}
     if not ids:
         return result
+    customers = list(
+        Customer.objects.filter(pk__in_array=ids)
+        .exclude(status__in=[Customer.Status.MERGED, Customer.Status.ERASED])
+        .values_list("pk", "kind", "name", "province", "city", "number", "org_unit__name", "owner_id")
+    )
+    if not customers:
+        return result
+    active = [row[0] for row in customers]
+    company_ids = [row[0] for row in customers if row[1] == Customer.Kind.COMPANY]
+    person_ids = [row[0] for row in customers if row[1] == Customer.Kind.PERSON]
     phones, emails, addresses = defaultdict(list), defaultdict(list), {}
     for customer_id, kind, value, province, city, postcode in (
-        ContactPoint.objects.filter(customer_id__in_array=ids)
+        ContactPoint.objects.filter(customer_id__in_array=active, kind__in_array=RECORD_CONTACT_KINDS)
         .order_by("customer_id", "-is_primary", "pk")
         .values_list("customer_id", "kind", "value", "province", "city", "postcode")
     ):
@@ -230,18 +247,22 @@ def _load_records(ids: Iterable[int]) -> dict[int, tuple[matching.Record, dict]]
             emails[customer_id].append(value)
         elif kind == "address":
             addresses.setdefault(customer_id, (value, province, city, postcode))
-    companies = dict(CompanyProfile.objects.filter(customer_id__in_array=ids).values_list("customer_id", "credit_code"))
-    persons = {
-        row[0]: row[1:]
-        for row in PersonProfile.objects.filter(customer_id__in_array=ids).values_list(
-            "customer_id", "id_number", "birth_date"
-        )
-    }
-    for pk, kind, name, province, city, number, unit_name, owner_id, _unit_id in (
-        Customer.objects.filter(pk__in_array=ids)
-        .exclude(status__in=[Customer.Status.MERGED, Customer.Status.ERASED])
-        .values_list("pk", "kind", "name", "province", "city", "number", "org_unit__name", "owner_id", "org_unit_id")
-    ):
+    companies = (
+        dict(CompanyProfile.objects.filter(customer_id__in_array=company_ids).values_list("customer_id", "credit_code"))
+        if company_ids
+        else {}
+    )
+    persons = (
+        {
+            row[0]: row[1:]
+            for row in PersonProfile.objects.filter(customer_id__in_array=person_ids).values_list(
+                "customer_id", "id_number", "birth_date"
+            )
+        }
+        if person_ids
+        else {}
+    )
+    for pk, kind, name, province, city, number, unit_name, owner_id in customers:
         address, a_province, a_city, postcode = addresses.get(pk, ("", "", "", ""))
         id_number, birth = persons.get(pk, ("", None))
         record = matching.Record(
