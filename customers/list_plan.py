@@ -229,6 +229,50 @@ def _unit_scope_count(user, filters: dict, cap: int) -> tuple[int, bool] | None:
     return (count, capped) if capped else None
 
 
+# A unit scope's default page (newest first) is the merge of its branches' own newest rows (below)
+# for up to this many units; beyond it, the plain page query.
+BRANCH_UNITS = 100
+
+
+def _branch_page_ids(user, filters: dict, offset: int, limit: int) -> list[int] | None:
+    """The ids of a unit scope's page in the default order (`-updated_at, -pk`), or None when the
+    plain page query should answer.
+
+    The plain query walks the `updated_at` index and filters every row by the predicate: quick
+    while the scope's customers are spread evenly through it, but 71 ms for a provincial manager
+    after a 198,000-row import at HQ put as many invisible customers at the top of the order. Here
+    every term of the predicate is a branch — each scope unit (its `customer_unit_upd` index is in
+    that order), the owner, each share list — that reads only its own newest `offset + limit` rows;
+    the page is the newest of their union. Every row of the real page is among its branch's first
+    `offset + limit`, so the union holds the page exactly, ties included (the order ends in the
+    primary key), and a short union is the real last page.
+    """
+    from django.db import connection
+
+    from sharing.principal import visibility_parts
+
+    if FORCE_LIST_PLAN == "plain" or connection.vendor != "postgresql" or limit <= 0:
+        return None
+    if set(filters) - UNIT_COUNT_FILTERS or filters.get("status", "") not in SHARE_PLAN_STATUSES:
+        return None
+    if (filters.get("sort") or "-updated") != "-updated":
+        return None
+    principal = get_principal(user)
+    if not principal.is_authenticated:
+        return None
+    parts = visibility_parts(principal, "view")
+    if parts is None or not parts.unit_ids or len(parts.unit_ids) > BRANCH_UNITS:
+        return None
+    wanted = offset + limit
+    base = _filtered(Customer.objects.all(), filters)
+    branches = [base.filter(org_unit_id=unit_id) for unit_id in parts.unit_ids]
+    branches.append(base.filter(owner_id=parts.owner_id))
+    branches.extend(base.filter(pk__in=shares) for shares in parts.shares)
+    newest = [b.order_by("-updated_at", "-pk").values_list("pk", "updated_at")[:wanted] for b in branches]
+    union = newest[0].union(*newest[1:])  # UNION: a customer in two branches counts once
+    return [pk for pk, _updated in union.order_by("-updated_at", "-id")[offset:wanted]]
+
+
 class CustomerListPaginator(CappedPaginator):
     """The list's capped paginator; under a "shares" plan it counts and cuts the page that way, and
     falls back to the plain queryset (`object_list`) whenever the plan cannot answer."""
@@ -251,18 +295,21 @@ class CustomerListPaginator(CappedPaginator):
         return super()._capped_count
 
     def page(self, number):
-        if self.plan is None:
+        if self.plan is None and self.user is None:
             return super().page(number)
         number = self.validate_number(number)
         bottom = (number - 1) * self.per_page
         top = bottom + self.per_page
         if top + self.orphans >= self.count:
             top = self.count
-        ids = _share_plan_page_ids(self.plan, bottom, top - bottom)
+        if self.plan is not None:
+            ids, order = _share_plan_page_ids(self.plan, bottom, top - bottom), self.plan.order
+        else:
+            ids, order = _branch_page_ids(self.user, self.filters or {}, bottom, top - bottom), ("-updated_at", "-pk")
         if ids is None:
             rows = self.object_list[bottom:top]
         else:
-            rows = self.object_list.model.objects.filter(pk__in=ids).order_by(*self.plan.order)
+            rows = self.object_list.model.objects.filter(pk__in=ids).order_by(*order)
             rows = rows.select_related("owner", "org_unit")
         return self._get_page(rows, number, self)
 

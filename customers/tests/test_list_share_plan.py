@@ -329,13 +329,14 @@ def test_the_share_hint_rides_on_the_cached_principal_and_only_steers_the_plan(
     assert response.context["page_obj"].paginator.count == _page(user, {}, 1, "plain")[1]
 
 
-def test_the_default_path_with_the_unit_scope_count_equals_the_plain_plan(
+def test_the_default_path_with_the_unit_scope_shortcuts_equals_the_plain_plan(
     request, dataset, big_share_user, small_pages, monkeypatch
 ):
     """Without a forced plan, unit scopes start their capped count with their units' customers alone
-    (`_unit_scope_count`): every page, count and "capped" of every persona and filter is still the
-    plain plan's, and the shortcut both answered (managers over the cap) and declined (small scopes,
-    searches, other filters)."""
+    (`_unit_scope_count`) and take their default-order pages from the merge of the predicate's
+    branches (`_branch_page_ids`): every page, count and "capped" of every persona and filter is
+    still the plain plan's, and the shortcuts both answered (managers) and declined (reps without
+    units, searches, other filters and sorts)."""
     answered, declined = [], []
     unit_count = list_plan._unit_scope_count
 
@@ -345,6 +346,16 @@ def test_the_default_path_with_the_unit_scope_count_equals_the_plain_plan(
         return counted
 
     monkeypatch.setattr(list_plan, "_unit_scope_count", spied)
+    branch_pages = []
+    branch_page_ids = list_plan._branch_page_ids
+
+    def spied_pages(user, filters, offset, limit):
+        ids = branch_page_ids(user, filters, offset, limit)
+        if ids is not None:
+            branch_pages.append((user.username, offset, len(ids)))
+        return ids
+
+    monkeypatch.setattr(list_plan, "_branch_page_ids", spied_pages)
     users = [request.getfixturevalue(name) for name in PERSONAS] + [big_share_user[0]]
     for user in users:
         for filters in FILTERS:
@@ -355,6 +366,10 @@ def test_the_default_path_with_the_unit_scope_count_equals_the_plain_plan(
     assert any(name == "gd_manager" for name, _ in answered)
     assert any(name == "gd_manager" for name, _ in declined)  # a search, or a status outside the shortcut
     assert any(name == "sz_rep" for name, _ in declined)  # no units
+    # The unit scopes' default-order pages came from the merge of their branches, first to last page.
+    assert any(name == "gd_manager" and offset == 0 for name, offset, _ in branch_pages)
+    assert any(name == "gd_manager" and offset > 0 for name, offset, _ in branch_pages)
+    assert not any(name == "sz_rep" for name, _, _ in branch_pages)
 
 
 def test_the_unit_scope_count_is_one_index_only_statement(guangdong_sales_manager, org, monkeypatch):
