@@ -6,7 +6,6 @@ pool page with its phone masked and claims it; the Guangdong manager then reads 
 to the pool", "claimed from the pool" by the colleague) on the customer's 360 timeline.
 """
 
-import importlib
 import re
 from datetime import timedelta
 
@@ -14,28 +13,17 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
+from tests.browser.helpers import PASSWORD, log_in, restore_default_roles
+
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-PASSWORD = "pw"  # the personas' test password (root conftest)  # noqa: S105
 PHONE = "13800138000"
 MASKED_PHONE = "138****8000"
 
 
 @pytest.fixture(autouse=True)
 def default_roles(transactional_db):
-    """The roles the data migrations create; a transactional test before this one may have flushed them."""
-    from django.apps import apps
-
-    importlib.import_module("sharing.migrations.0002_default_roles").create_roles(apps, None)
-
-
-def log_in(page: Page, base_url: str, username: str) -> None:
-    page.context.clear_cookies()
-    page.goto(f"{base_url}/accounts/login/")
-    page.get_by_label(re.compile("用户名|Username")).fill(username)
-    page.get_by_label(re.compile("密码|Password")).fill(PASSWORD)
-    page.get_by_role("button", name=re.compile("^(登录|Log in)$")).click()
-    expect(page).not_to_have_url(re.compile(r"/accounts/login/"))
+    restore_default_roles()
 
 
 @pytest.fixture

@@ -1,33 +1,20 @@
 """The account-team picker in a real browser: a manager searches for a person, picks a suggestion
 with the keyboard and adds them to a customer's team (customers.js, teams:team_candidates)."""
 
-import importlib
 import re
 
 import pytest
 from django.urls import reverse
 from playwright.sync_api import Page, expect
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+from tests.browser.helpers import log_in, restore_default_roles
 
-PASSWORD = "pw"  # the personas' test password (root conftest)  # noqa: S105
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture(autouse=True)
 def default_roles(transactional_db):
-    """The roles the data migrations create; a transactional test before this one may have flushed them."""
-    from django.apps import apps
-
-    importlib.import_module("sharing.migrations.0002_default_roles").create_roles(apps, None)
-
-
-def log_in(page: Page, base_url: str, username: str) -> None:
-    page.context.clear_cookies()
-    page.goto(f"{base_url}/accounts/login/")
-    page.get_by_label(re.compile("用户名|Username")).fill(username)
-    page.get_by_label(re.compile("密码|Password")).fill(PASSWORD)
-    page.get_by_role("button", name=re.compile("^(登录|Log in)$")).click()
-    expect(page).not_to_have_url(re.compile(r"/accounts/login/"))
+    restore_default_roles()
 
 
 def test_a_manager_finds_a_person_by_search_and_adds_them_to_the_team(
