@@ -48,19 +48,8 @@ def _list_order(filters: dict) -> tuple[str, ...]:
 def _filtered(queryset, filters: dict):
     """The filters the plan accepts (SHARE_PLAN_FILTERS) on `queryset`, as `customer_list` applies
     them (status, search, kind); tests compare every page with `customer_list`'s."""
-    from customers.forms import CustomerFilterForm
-
     assert not set(filters) - SHARE_PLAN_FILTERS, filters  # noqa: S101 (customer_list_plan checks)
-    status = filters.get("status")
-    if not status:
-        queryset = queryset.active()
-    elif status != CustomerFilterForm.STATUS_ALL:
-        queryset = queryset.filter(status=status)
-    if filters.get("q"):
-        queryset = queryset.search(filters["q"])
-    if filters.get("kind"):
-        queryset = queryset.filter(kind=filters["kind"])
-    return queryset
+    return selectors.filter_status_search_kind(queryset, filters)
 
 
 @dataclass

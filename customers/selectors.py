@@ -89,11 +89,11 @@ def customer_presenter_for_new(user, kind: str) -> CustomerPresenter:
 # --- the list
 
 
-def customer_list(user, filters: dict):
-    """Visible customers matching the filters, sorted; merged and erased ones only when asked for."""
+def filter_status_search_kind(queryset, filters: dict):
+    """The list's status (current ones unless asked), search and kind filters on `queryset`; the
+    list plans (customers/list_plan.py) apply the same to their own row sources."""
     from customers.forms import CustomerFilterForm
 
-    queryset = Customer.objects.visible_to(user, action="view")
     status = filters.get("status")
     if not status:
         queryset = queryset.active()
@@ -103,6 +103,14 @@ def customer_list(user, filters: dict):
         queryset = queryset.search(filters["q"])
     if filters.get("kind"):
         queryset = queryset.filter(kind=filters["kind"])
+    return queryset
+
+
+def customer_list(user, filters: dict):
+    """Visible customers matching the filters, sorted; merged and erased ones only when asked for."""
+    from customers.forms import CustomerFilterForm
+
+    queryset = filter_status_search_kind(Customer.objects.visible_to(user, action="view"), filters)
     if filters.get("role"):
         queryset = queryset.filter(roles=filters["role"])
     if filters.get("tag"):
