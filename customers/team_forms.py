@@ -20,9 +20,7 @@ class UserChoiceField(forms.ModelChoiceField):
     widget = FastSelect
 
     def label_from_instance(self, obj):
-        name = obj.get_full_name().strip() or obj.get_username()
-        unit = getattr(getattr(obj, "membership", None), "unit", None)
-        return staff_label(name, obj.get_username(), unit.name if unit else "")
+        return user_staff_label(obj)
 
     def _set_queryset(self, queryset):
         super()._set_queryset(queryset)
@@ -36,6 +34,14 @@ class UserChoiceField(forms.ModelChoiceField):
 def staff_label(name: str, username: str, unit_name: str) -> str:
     """How the user pickers name a person: 张三 (zhangsan · 深圳办事处)."""
     return f"{name} ({username}{' · ' + unit_name if unit_name else ''})"
+
+
+def user_staff_label(user) -> str:
+    """`staff_label` of a user instance (its membership and unit read from the instance)."""
+    unit = getattr(getattr(user, "membership", None), "unit", None)
+    return staff_label(
+        user.get_full_name().strip() or user.get_username(), user.get_username(), unit.name if unit else ""
+    )
 
 
 class _UserOptions(BaseChoiceIterator):
@@ -90,11 +96,7 @@ class TeamMemberForm(forms.Form):
         if not self.is_bound or self.errors.get("user"):
             return ""
         user = self.cleaned_data.get("user") if hasattr(self, "cleaned_data") else None
-        if user is None:
-            return ""
-        membership = getattr(user, "membership", None)
-        unit = membership.unit.name if membership and membership.unit_id else ""
-        return staff_label(user.get_full_name().strip() or user.get_username(), user.get_username(), unit)
+        return user_staff_label(user) if user is not None else ""
 
     def clean_expires_on(self):
         day = self.cleaned_data.get("expires_on")

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from customers import teams
 from customers.assignment import customers_reassign
 from customers.models import Customer
-from customers.team_forms import ReassignForm, TeamMemberForm, staff_label
+from customers.team_forms import ReassignForm, TeamMemberForm, user_staff_label
 from customers.team_models import AccountTeamMember
 from sharing.models import OrgUnit
 from sharing.principal import get_principal
@@ -52,8 +52,8 @@ def team_candidates(request, pk):
     results = []
     if query:
         results = [
-            (user.pk, staff_label(user.get_full_name().strip() or user.get_username(), user.get_username(), unit))
-            for user, unit in teams.search_team_candidates(customer=customer, text=query, limit=CANDIDATE_LIMIT)
+            (user.pk, user_staff_label(user))
+            for user in teams.search_team_candidates(customer=customer, text=query, limit=CANDIDATE_LIMIT)
         ]
     return render(request, "customers/team/_candidates.html", {"results": results, "query": query})
 

@@ -134,8 +134,8 @@ def team_candidates(*, customer):
     )
 
 
-def search_team_candidates(*, customer, text: str, limit: int) -> list[tuple]:
-    """(user, unit name) of up to `limit` candidates whose name, username or unit contains `text`."""
+def search_team_candidates(*, customer, text: str, limit: int) -> list:
+    """Up to `limit` candidates (with their unit) whose name, username or unit contains `text`."""
     from django.db.models import Q
 
     match = (
@@ -144,7 +144,7 @@ def search_team_candidates(*, customer, text: str, limit: int) -> list[tuple]:
         | Q(last_name__icontains=text)
         | Q(membership__unit__name__icontains=text)
     )
-    return [(user, user.membership.unit.name) for user in team_candidates(customer=customer).filter(match)[:limit]]
+    return list(team_candidates(customer=customer).filter(match)[:limit])
 
 
 def team_context(*, customer, user) -> dict:
