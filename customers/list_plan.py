@@ -52,6 +52,22 @@ def _filtered(queryset, filters: dict):
     return selectors.filter_status_search_kind(queryset, filters)
 
 
+def _plan_parts(user, filters: dict, allowed: frozenset):
+    """The predicate's terms (`visibility_parts`) when a plan other than the plain one may serve
+    these filters (only `allowed` ones, a current or "all" status), else None; None too for a
+    scope that sees everything, which the plain query serves without a predicate."""
+    from sharing.principal import visibility_parts
+
+    if FORCE_LIST_PLAN == "plain" or set(filters) - allowed:
+        return None
+    if filters.get("status", "") not in SHARE_PLAN_STATUSES:
+        return None
+    principal = get_principal(user)
+    if not principal.is_authenticated:
+        return None
+    return visibility_parts(principal, "view")
+
+
 @dataclass
 class SharePlan:
     """The "shares" plan of one list request: the predicate's terms, the filters, the sort, and
@@ -75,17 +91,11 @@ def customer_list_plan(user, filters: dict) -> SharePlan | None:
     from django.db import connection
 
     from customers.querysets import MANY_SHARES, share_volume
-    from sharing.principal import visibility_parts
 
-    if FORCE_LIST_PLAN == "plain" or connection.vendor != "postgresql":
+    if connection.vendor != "postgresql":
         return None
-    principal = get_principal(user)
-    if not principal.is_authenticated:
-        return None
-    parts = visibility_parts(principal, "view")
-    if parts is None or set(filters) - SHARE_PLAN_FILTERS:
-        return None
-    if filters.get("status", "") not in SHARE_PLAN_STATUSES:
+    parts = _plan_parts(user, filters, SHARE_PLAN_FILTERS)
+    if parts is None:
         return None
     if not filters.get("q") and (filters.get("sort") or "-updated") not in INDEXED_SORTS:
         return None
@@ -199,19 +209,11 @@ def _unit_scope_count(user, filters: dict, cap: int) -> tuple[int, bool] | None:
     BitmapOr over a province's 90,000 customers, which it builds whole before the LIMIT). Otherwise
     (a small scope, or no units) the plain count answers.
     """
-    from sharing.principal import visibility_parts
+    from crm.pagination import capped_count
 
-    if FORCE_LIST_PLAN == "plain" or set(filters) - UNIT_COUNT_FILTERS:
-        return None
-    if filters.get("status", "") not in SHARE_PLAN_STATUSES:
-        return None
-    principal = get_principal(user)
-    if not principal.is_authenticated:
-        return None
-    parts = visibility_parts(principal, "view")
+    parts = _plan_parts(user, filters, UNIT_COUNT_FILTERS)
     if parts is None or not parts.unit_ids:
         return None
-    from crm.pagination import capped_count
 
     in_units = _filtered(Customer.objects.filter(org_unit_id__in=list(parts.unit_ids)), filters)
     count, capped = capped_count(in_units, cap)
@@ -238,18 +240,9 @@ def _branch_page_ids(user, filters: dict, offset: int, limit: int) -> list[int] 
     """
     from django.db import connection
 
-    from sharing.principal import visibility_parts
-
-    if FORCE_LIST_PLAN == "plain" or connection.vendor != "postgresql" or limit <= 0:
+    if connection.vendor != "postgresql" or limit <= 0 or (filters.get("sort") or "-updated") != "-updated":
         return None
-    if set(filters) - UNIT_COUNT_FILTERS or filters.get("status", "") not in SHARE_PLAN_STATUSES:
-        return None
-    if (filters.get("sort") or "-updated") != "-updated":
-        return None
-    principal = get_principal(user)
-    if not principal.is_authenticated:
-        return None
-    parts = visibility_parts(principal, "view")
+    parts = _plan_parts(user, filters, UNIT_COUNT_FILTERS)
     if parts is None or not parts.unit_ids or len(parts.unit_ids) > BRANCH_UNITS:
         return None
     wanted = offset + limit
