@@ -29,19 +29,25 @@ def share_volume(user, parts, action: str = "view") -> int:
     return principal_hint(user, f"share-volume:{action}", count)
 
 
-def in_scope_q(parts) -> Q:
-    """Owner and scope units: the terms of the predicate that read the customer row itself."""
-    q = Q(owner_id=parts.owner_id)
+def in_scope_q(parts, *, owner: str = "owner_id", unit: str = "org_unit_id") -> Q:
+    """Owner and scope units: the terms of the predicate that read the customer row itself (or,
+    with other column names, a record's copies of them: interactions/copies.py)."""
+    q = Q(**{owner: parts.owner_id})
     if parts.unit_ids:
-        q |= Q(org_unit_id__in=list(parts.unit_ids))
+        q |= Q(**{f"{unit}__in": list(parts.unit_ids)})
     return q
+
+
+def visible_ids(parts):
+    """The visible customers' ids as one subquery: customers in scope UNION ALL live shares' customers."""
+    from customers.models import Customer
+
+    return Customer.objects.filter(in_scope_q(parts)).values("pk").union(*parts.shares, all=True)
 
 
 def union_visibility_q(parts) -> Q:
     """The "union" shape: `id IN (customers in scope UNION ALL live shares' customers)`."""
-    from customers.models import Customer
-
-    return Q(pk__in=Customer.objects.filter(in_scope_q(parts)).values("pk").union(*parts.shares, all=True))
+    return Q(pk__in=visible_ids(parts))
 
 
 def row_visibility_sql(parts, alias: str, connection, *, per_row: bool = False) -> tuple[str, list]:

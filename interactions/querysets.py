@@ -39,16 +39,6 @@ MANY_SHARES = 1000
 FEW, LIST = "few", "list"
 
 
-def _share_volume(user, parts, action: str) -> int:
-    """Live shares of the principal: the customer list's plan hint (`customers.querysets.share_volume`,
-    counted up to 5,001 and kept with the cached principal for a minute), so that a list or the
-    workbench makes no query for it on most requests. Only a hint for the plan: a stale figure
-    changes the speed, never the rows."""
-    from customers.querysets import share_volume
-
-    return share_volume(user, parts, action)
-
-
 COPY_SHAPES = ("copies", "copies_hashed")
 
 
@@ -58,6 +48,10 @@ def has_copies(model) -> bool:
 
 
 def _shape(user, parts, action: str, rows: str | None, model=None) -> str:
+    # The share count is the customer list's plan hint, kept with the cached principal for a
+    # minute (customers.querysets.share_volume): no query for it on most requests.
+    from customers.querysets import share_volume
+
     if FORCE_SHAPE:
         if FORCE_SHAPE in COPY_SHAPES and not has_copies(model):
             return "customers"
@@ -71,45 +65,40 @@ def _shape(user, parts, action: str, rows: str | None, model=None) -> str:
             return "copies_hashed" if getattr(model, "VISIBILITY_PER_ROW", False) else "copies"
         if rows == FEW:
             return "records"
-        return "copies_hashed" if _share_volume(user, parts, action) > MANY_SHARES else "copies"
+        return "copies_hashed" if share_volume(user, parts, action) > MANY_SHARES else "copies"
     if parts.unit_ids:
         return "customers"
     if rows == FEW:
         return "records"
-    return "union" if _share_volume(user, parts, action) > MANY_SHARES else "customers"
-
-
-def _in_scope(parts) -> Q:
-    q = Q(owner_id=parts.owner_id)
-    if parts.unit_ids:
-        q |= Q(org_unit_id__in=list(parts.unit_ids))
-    return q
+    return "union" if share_volume(user, parts, action) > MANY_SHARES else "customers"
 
 
 def records_visibility_q(parts, model=None) -> Q:
     """The "records" shape, for a model with a `customer_id` column: the record's customer row is
     the user's or in the scope's units, or its `customer_id` is a live share's customer."""
     from customers.models import Customer
+    from customers.querysets import in_scope_q
 
     if has_copies(model):
-        # The copies answer the owner and unit terms from the record's own row.
-        q = Q(cust_owner_id=parts.owner_id)
-        if parts.unit_ids:
-            q |= Q(cust_org_unit_id__in=list(parts.unit_ids))
+        q = _copies_in_scope_q(parts)  # the owner and unit terms from the record's own row
     else:
-        q = Q(Exists(Customer.objects.filter(_in_scope(parts), pk=OuterRef("customer_id"))))
+        q = Q(Exists(Customer.objects.filter(in_scope_q(parts), pk=OuterRef("customer_id"))))
     for shares in parts.shares:
         q |= Q(Exists(shares.filter(content_object_id=OuterRef("customer_id"))))
     return q
+
+
+def _copies_in_scope_q(parts) -> Q:
+    from customers.querysets import in_scope_q
+
+    return in_scope_q(parts, owner="cust_owner_id", unit="cust_org_unit_id")
 
 
 def copies_visibility_q(parts, *, hashed: bool = False) -> Q:
     """The "copies" shapes, for a model with the customer copies: the record's copy of its
     customer's unit is in the scope, or of its owner is the user, or its `customer_id` is a live
     share's customer (`= ANY(ARRAY(…))` for a BitmapOr, or `IN (…)`: a hashed set per row)."""
-    q = Q(cust_owner_id=parts.owner_id)
-    if parts.unit_ids:
-        q |= Q(cust_org_unit_id__in=list(parts.unit_ids))
+    q = _copies_in_scope_q(parts)
     if hashed:
         first, *others = parts.shares
         return q | Q(customer_id__in=first.union(*others, all=True) if others else first)
@@ -120,9 +109,9 @@ def copies_visibility_q(parts, *, hashed: bool = False) -> Q:
 
 def union_visibility_q(parts) -> Q:
     """The "union" shape: `customer_id IN (scope customers UNION ALL live shares' customers)`."""
-    from customers.models import Customer
+    from customers.querysets import visible_ids
 
-    return Q(customer_id__in=Customer.objects.filter(_in_scope(parts)).values("pk").union(*parts.shares, all=True))
+    return Q(customer_id__in=visible_ids(parts))
 
 
 class KindQuerySet(models.QuerySet):
@@ -131,8 +120,8 @@ class KindQuerySet(models.QuerySet):
 
         The customer predicate is sharing's one predicate (`visibility_parts`) in the SQL shape
         that suits the call (see FORCE_SHAPE above): `rows=FEW` when the caller's own filters
-        leave a few records (`user = me`), `rows=LIST` for a list page (one more cheap query: the
-        principal's share volume, once per request). Without `rows`, the "customers" shape. A kind
+        leave a few records (`user = me`), `rows=LIST` for a list page (the principal's share volume
+        steers it: a hint kept with the cached principal, counted at most once a minute). Without `rows`, the "customers" shape. A kind
         the roles do not list gives nothing at all (finance sees payments, not complaints).
         """
         from customers.models import Customer
