@@ -41,13 +41,19 @@ def team_section(request, pk):
 CANDIDATE_LIMIT = 10
 
 
+def _manageable_customer(request, pk):
+    """The customer whose team the user may manage (change access and the flag), else 404."""
+    customer = get_object_or_404(Customer.objects.visible_to(request.user, action="change"), pk=pk)
+    if not teams.team_manageable_by(user=request.user, customer=customer):
+        raise Http404
+    return customer
+
+
 @login_required
 @require_GET
 def team_candidates(request, pk):
     """Suggestions for the team form's person search: up to ten people a manager may add."""
-    customer = get_object_or_404(Customer.objects.visible_to(request.user, action="change"), pk=pk)
-    if not teams.team_manageable_by(user=request.user, customer=customer):
-        raise Http404
+    customer = _manageable_customer(request, pk)
     query = (request.GET.get("user_search") or request.GET.get("q") or "").strip()[:100]
     results = []
     if query:
@@ -61,9 +67,7 @@ def team_candidates(request, pk):
 @login_required
 @require_POST
 def team_member_add(request, pk):
-    customer = get_object_or_404(Customer.objects.visible_to(request.user, action="change"), pk=pk)
-    if not teams.team_manageable_by(user=request.user, customer=customer):
-        raise Http404
+    customer = _manageable_customer(request, pk)
     form = TeamMemberForm(request.POST, customer=customer)
     if form.is_valid():
         try:
