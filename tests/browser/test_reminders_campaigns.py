@@ -14,9 +14,9 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+from tests.browser.helpers import log_in, restore_default_roles
 
-PASSWORD = "pw"  # the personas' test password (root conftest)  # noqa: S105
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture(autouse=True)
@@ -24,17 +24,8 @@ def default_roles(transactional_db):
     """The roles the data migrations create; a transactional test before this one may have flushed them."""
     from django.apps import apps
 
-    importlib.import_module("sharing.migrations.0002_default_roles").create_roles(apps, None)
+    restore_default_roles()
     importlib.import_module("sharing.migrations.0005_marketing_role").create_role(apps, None)
-
-
-def log_in(page: Page, base_url: str, username: str) -> None:
-    page.context.clear_cookies()
-    page.goto(f"{base_url}/accounts/login/")
-    page.get_by_label(re.compile("用户名|Username")).fill(username)
-    page.get_by_label(re.compile("密码|Password")).fill(PASSWORD)
-    page.get_by_role("button", name=re.compile("^(登录|Log in)$")).click()
-    expect(page).not_to_have_url(re.compile(r"/accounts/login/"))
 
 
 def test_a_rep_opens_a_renewal_reminder_and_logs_the_follow_up(live_server, page: Page, shenzhen_sales_rep):
