@@ -113,9 +113,14 @@ def team_member_remove(*, member: AccountTeamMember, removed_by, reason: str = "
 def team_members(*, customer) -> list[AccountTeamMember]:
     """The live members of a customer's team (expired shares no longer count). The caller has checked
     that the viewer sees the customer."""
+    # Most customers have no team: ask for the ids first, a one-index probe. PostgreSQL spent 0.9 ms
+    # planning the seven-table join below (against 0.02 ms running it) on every 360 page.
+    ids = list(AccountTeamMember.objects.filter(customer=customer).values_list("pk", flat=True))
+    if not ids:
+        return []
     now = timezone.now()
     return list(
-        AccountTeamMember.objects.filter(customer=customer)
+        AccountTeamMember.objects.filter(pk__in=ids)
         .exclude(share__expires_at__lte=now)
         .select_related("user", "user__membership__unit", "team_role", "share", "added_by")
         .order_by("team_role__position", "created_at", "pk")
