@@ -143,3 +143,59 @@ def test_the_options_follow_the_language(client_for, hq_executive):
     english = options(client.get("/customers/", HTTP_ACCEPT_LANGUAGE="en"), "role")
     assert chinese.keys() == english.keys()
     assert chinese != english
+
+
+def _squeeze(html: str) -> str:
+    """Markup without the whitespace between tags (the only thing the Python rendering changes)."""
+    return re.sub(r">\s+<", "><", re.sub(r"\s+", " ", str(html))).strip()
+
+
+def _included(form, skip=("q",)) -> str:
+    from django.template import engines
+
+    template = engines["django"].from_string(
+        '{% for field in form %}{% if field.name not in skip %}{% include "includes/form_field.html" with field=field %}'
+        "{% endif %}{% endfor %}"
+    )
+    return template.render({"form": form, "skip": skip})
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {},
+        {"kind": "company", "status": "all", "sort": "name"},
+        {"owner": "not-a-number", "org_unit": "999999", "kind": "<b>", "province": '广东 "&" <省>'},
+        {"q": "x" * 200, "tag": "1", "role": "2"},
+    ],
+)
+def test_filter_fields_tag_writes_what_the_field_template_writes(data, hq_executive):
+    """The list's filter fields come from a Python tag: same elements, classes, ids, selections,
+    errors and escaping as includes/form_field.html, for valid, invalid and hostile values."""
+    from customers.forms import CustomerFilterForm
+    from customers.templatetags.customer_list import filter_fields
+
+    owners, units = customer_filter_choices(hq_executive)
+    form = CustomerFilterForm(data, owners=owners, units=units)
+    form.filters()
+    fast = filter_fields(form, "q")
+    assert _squeeze(fast) == _squeeze(_included(form))
+    if "owner" in data:
+        assert 'class="field field--error"' in fast and 'aria-invalid="true"' in fast
+
+
+def test_filter_fields_tag_covers_checkbox_help_text_fieldset_and_hidden_fields():
+    """The other shapes form_field.html knows, so the tag stays right if the filter form grows."""
+    from django import forms
+
+    from customers.templatetags.customer_list import filter_fields
+
+    class Sample(forms.Form):
+        name = forms.CharField(help_text="Your <em>full</em> name", max_length=5)
+        agree = forms.BooleanField()
+        colours = forms.MultipleChoiceField(choices=[("r", "Red"), ("g", "Green")], widget=forms.RadioSelect)
+        token = forms.CharField(widget=forms.HiddenInput, required=False)
+
+    for form in (Sample(), Sample({"name": "toolong<>", "colours": ["x"], "token": "t&"})):
+        form.is_valid() if form.is_bound else None
+        assert _squeeze(filter_fields(form)) == _squeeze(_included(form, skip=()))
