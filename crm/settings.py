@@ -128,6 +128,9 @@ else:
     }
 DATABASES["default"].setdefault("CONN_MAX_AGE", _env_number("DJANGO_CONN_MAX_AGE", 0))
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+# The 360 page's two planning-heavy raw statements run as server-side prepared statements
+# (crm/prepared.py). Turn off behind a pooler that shares sessions between clients.
+CRM_PREPARED_STATEMENTS = env.bool("CRM_PREPARED_STATEMENTS", default=True)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

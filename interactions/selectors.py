@@ -24,6 +24,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
+from crm import prepared
 from customers.team_models import CustomerMove
 from interactions.campaign_models import Campaign, CampaignParticipation
 from interactions.models import (
@@ -577,7 +578,7 @@ class _TimelinePage:
         """(count, rows) of one page; count is None when the page is empty (past the end)."""
         with connection.cursor() as cursor:
             keys_params = [offset + limit if p is _PAGE_END else p for p in self.keys_params]
-            cursor.execute(self.sql, [*self.count_params, *keys_params, limit, offset, *self.rows_params])
+            prepared.execute(cursor, self.sql, [*self.count_params, *keys_params, limit, offset, *self.rows_params])
             names = [column[0] for column in cursor.description][1:]
             rows = cursor.fetchall()
         count = rows[0][0] if rows else None
@@ -585,7 +586,7 @@ class _TimelinePage:
 
     def count(self) -> int:
         with connection.cursor() as cursor:
-            cursor.execute(self.count_sql, self.count_params)
+            prepared.execute(cursor, self.count_sql, self.count_params)
             return cursor.fetchone()[0]
 
 
@@ -803,7 +804,7 @@ def _section_lists(customer_id: int, names: list[str]) -> dict[str, list]:
     with connection.cursor() as cursor:
         # Amounts as Decimal, digit for digit as the numeric column holds them (not via float).
         set_json_loads(partial(json.loads, parse_float=Decimal), cursor.cursor)
-        cursor.execute(sql, [customer_id if p == _CUSTOMER_SENTINEL else p for p in params])
+        prepared.execute(cursor, sql, [customer_id if p == _CUSTOMER_SENTINEL else p for p in params])
         fetched = cursor.fetchall()
     rows: dict[str, list] = {name: [] for name in names}
     converters = {name: _json_converters(name) for name in names}
