@@ -19,6 +19,8 @@ os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "false")
 os.environ.setdefault("DJANGO_HSTS_SECONDS", "0")
 os.environ.setdefault("DJANGO_CONN_MAX_AGE", "60")
 os.environ.setdefault("DJANGO_LOG_LEVEL", "WARNING")
+# The web workers' PostgreSQL session settings (crm/wsgi.py): the pages are measured as served.
+os.environ.setdefault("CRM_PG_SESSION_OPTIONS", "web")
 
 from crm.settings import *  # noqa: E402,F403
 

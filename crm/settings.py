@@ -128,6 +128,17 @@ else:
     }
 DATABASES["default"].setdefault("CONN_MAX_AGE", _env_number("DJANGO_CONN_MAX_AGE", 0))
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+# PostgreSQL session settings of this process, passed as libpq `options`. "web" means
+# WEB_PG_SESSION_OPTIONS, the default of crm/wsgi.py (the web workers) and bench/settings.py: a
+# page's queries are short, and a parallel plan's worker start-up or a JIT compilation costs more
+# than it saves (ADR 0018). Celery workers and manage.py keep PostgreSQL's defaults (long scans).
+WEB_PG_SESSION_OPTIONS = "-c max_parallel_workers_per_gather=0 -c jit=off"
+_pg_session_options = env.str("CRM_PG_SESSION_OPTIONS", default="").strip()
+if _pg_session_options == "web":
+    _pg_session_options = WEB_PG_SESSION_OPTIONS
+if _pg_session_options and DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    _options = DATABASES["default"].setdefault("OPTIONS", {})
+    _options["options"] = f"{_options.get('options', '')} {_pg_session_options}".strip()
 # The 360 page's two planning-heavy raw statements run as server-side prepared statements
 # (crm/prepared.py). Turn off behind a pooler that shares sessions between clients.
 CRM_PREPARED_STATEMENTS = env.bool("CRM_PREPARED_STATEMENTS", default=True)

@@ -90,3 +90,30 @@ def test_production_settings_are_secure_by_default(tmp_path):
     result = run(code, tmp_path, DJANGO_DEBUG="false", DJANGO_SECRET_KEY=PRODUCTION_SECRET)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["False", "True", "True", "True", "True", "True", "DENY", "[]"]
+
+
+def test_web_workers_run_postgresql_without_parallel_plans_or_jit_and_other_processes_keep_the_defaults(tmp_path):
+    """crm/wsgi.py (what gunicorn loads) sets the web session options; Celery and manage.py do not
+    (ADR 0018). Checked on a real PostgreSQL session."""
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith(("postgres://", "postgresql://")):
+        pytest.skip("PostgreSQL session settings")
+    url = url.split("?")[0].rsplit("/", 1)[0] + "/postgres"  # a database that exists, whatever the suite's is
+    show = (
+        "from django.db import connection; cursor = connection.cursor();"
+        "cursor.execute('SHOW max_parallel_workers_per_gather'); workers = cursor.fetchone()[0];"
+        "cursor.execute('SHOW jit'); print(workers, cursor.fetchone()[0])"
+    )
+    web = run(f"import crm.wsgi; {show}", tmp_path, DJANGO_DEBUG="true", DATABASE_URL=url)
+    other = run(f"{SETUP}; {show}", tmp_path, DJANGO_DEBUG="true", DATABASE_URL=url)
+    chosen = run(
+        f"import crm.wsgi; {show}",
+        tmp_path,
+        DJANGO_DEBUG="true",
+        DATABASE_URL=url,
+        CRM_PG_SESSION_OPTIONS="-c max_parallel_workers_per_gather=1",
+    )
+    assert web.returncode == 0, web.stderr
+    assert web.stdout.split() == ["0", "off"]
+    assert other.stdout.split()[0] != "0" and other.stdout.split()[0].isdigit(), other.stderr
+    assert chosen.stdout.split()[0] == "1", chosen.stderr
