@@ -163,3 +163,37 @@ def test_change_scope_none_everywhere_means_no_create(shenzhen_sales_rep):
         policy.change_scope = Scope.NONE
         policy.save()
     assert get_principal(next_request(shenzhen_sales_rep)).may_create is False
+
+
+def test_visibility_terms_are_built_once_per_request_and_not_kept_past_a_second(shenzhen_sales_rep, monkeypatch):
+    """A list request asks for the visibility terms several times; they are built once. They hold the
+    time their share subqueries compare `expires_at` with, so a principal older than
+    PARTS_MEMO_SECONDS (a long task) builds them again."""
+    from sharing import principal as module
+
+    clock = [1000.0]
+    monkeypatch.setattr(module.time, "monotonic", lambda: clock[0])
+    principal = get_principal(next_request(shenzhen_sales_rep))
+    first = module.visibility_parts(principal, "view")
+    assert module.visibility_parts(principal, "view") is first
+    assert module.visibility_parts(principal, "change") is not first  # another action, its own terms
+    clock[0] += module.PARTS_MEMO_SECONDS
+    assert module.visibility_parts(principal, "view") is not first
+    # The next request's principal (a fresh user object) starts without them.
+    assert get_principal(next_request(shenzhen_sales_rep)).parts_memo == {}
+
+
+def test_a_copy_of_the_principal_with_other_scopes_gets_its_own_terms(guangdong_sales_manager):
+    """crm/summaries.py narrows a principal with dataclasses.replace, which shares the memo dict:
+    the narrowed copy must not get the unit-wide terms of the original (a leak of every unit)."""
+    import dataclasses
+
+    from sharing.principal import ActionScope, visibility_parts
+
+    principal = get_principal(next_request(guangdong_sales_manager))
+    wide = visibility_parts(principal, "view")
+    assert wide.unit_ids
+    narrowed = dataclasses.replace(principal, scopes={"view": ActionScope()})
+    assert narrowed.parts_memo is principal.parts_memo
+    assert visibility_parts(narrowed, "view").unit_ids == ()
+    assert visibility_parts(principal, "view") is wide
