@@ -80,7 +80,7 @@ def execute(cursor, sql: str, params) -> None:
     took effect is unknown (it is not undone with the failed EXECUTE): the next use asks
     pg_prepared_statements before preparing again, rather than failing on "already exists"."""
     params = list(params)
-    if not enabled() or not params:
+    if not enabled() or not params or sql.count("%s") != len(params):
         cursor.execute(sql, params)
         return
     types = ", ".join(_pg_type(value) for value in params)
