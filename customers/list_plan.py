@@ -255,6 +255,39 @@ def _branch_page_ids(user, filters: dict, offset: int, limit: int) -> list[int] 
     return [pk for pk, _updated in union.order_by("-updated_at", "-id")[offset:wanted]]
 
 
+def _small_set_page_ids(queryset, order: tuple, offset: int, limit: int) -> list[int] | None:
+    """The page's ids when the count was exact (at most the cap): every matching row is read first
+    (`MATERIALIZED`, the plan the count used) and only those are sorted.
+
+    Left to itself, PostgreSQL walks the sort index for a selective filter whose rows it expects
+    spread through the order: a provincial manager searching "北京" outside Beijing matched 47
+    customers, estimated 1,597, and the page read 671,000 rows of the `updated_at` index (772 ms)
+    to find 25 of them. Reading at most cap rows bounds the page by the count's cost.
+    """
+    from django.db import connection
+    from django.db.models import F
+
+    if connection.vendor != "postgresql" or limit <= 0 or not order:
+        return None
+    keys = [term.lstrip("-") for term in order if isinstance(term, str)]
+    if len(keys) != len(order) or any("__" in key for key in keys):
+        return None  # an order the keys cannot repeat: the plain query answers
+    if "pk" not in keys and "id" not in keys:
+        keys.append("pk")
+        order = (*order, "pk")
+    aliases = {f"k{i}": F(key) for i, key in enumerate(keys)}
+    pk_alias = f"k{keys.index('pk') if 'pk' in keys else keys.index('id')}"
+    inner = queryset.order_by().annotate(**aliases).values(*aliases)
+    sql, params = inner.query.sql_with_params()
+    terms = ", ".join(f"k{i} {'DESC' if term.startswith('-') else 'ASC'}" for i, term in enumerate(order))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH m AS MATERIALIZED ({sql}) SELECT {pk_alias} FROM m ORDER BY {terms} LIMIT %s OFFSET %s",  # noqa: S608
+            [*params, limit, offset],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
 class CustomerListPaginator(CappedPaginator):
     """The list's capped paginator; under a "shares" plan it counts and cuts the page that way, and
     falls back to the plain queryset (`object_list`) whenever the plan cannot answer."""
@@ -288,6 +321,9 @@ class CustomerListPaginator(CappedPaginator):
             ids, order = _share_plan_page_ids(self.plan, bottom, top - bottom), self.plan.order
         else:
             ids, order = _branch_page_ids(self.user, self.filters or {}, bottom, top - bottom), ("-updated_at", "-pk")
+        if ids is None and not self.capped and FORCE_LIST_PLAN != "plain":
+            order = tuple(self.object_list.query.order_by)
+            ids = _small_set_page_ids(self.object_list, order, bottom, top - bottom)
         if ids is None:
             rows = self.object_list[bottom:top]
         else:
