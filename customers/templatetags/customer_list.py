@@ -76,13 +76,17 @@ def customer_table_rows(rows, hidden_label):
     return mark_safe("\n".join(html))  # noqa: S308 (every part went through format_html)
 
 
+# Django's own message (its catalogue translates it), named so that makemessages leaves it there.
+_LABEL_PUNCTUATION = ":?.!"
+
+
 def _label_markup(field):
     """`field.label_tag()` without its template (django/forms/label.html): a third of the fields' cost."""
     from django.utils.translation import gettext
 
     contents = field.label
     suffix = field.field.label_suffix if field.field.label_suffix is not None else field.form.label_suffix
-    if suffix and contents and contents[-1] not in gettext(":?.!"):
+    if suffix and contents and contents[-1] not in gettext(_LABEL_PUNCTUATION):
         contents = format_html("{}{}", contents, suffix)
     attrs = ""
     id_ = field.field.widget.attrs.get("id") or field.auto_id
