@@ -202,6 +202,7 @@ def test_the_follow_up_pages_rows_are_what_the_row_partial_wrote(shenzhen_sales_
     ActivityFactory(customer=customer, subject=NASTY, follow_up_on=today - timedelta(days=3))
     ActivityFactory(customer=customer, follow_up_on=today)  # the page lists its people's rows: always a user
     ActivityFactory(customer=customer, follow_up_on=today, follow_up_done=True, kind="visit")
+    ActivityFactory(customer=customer, follow_up_on=today, user=None)  # a logged-by user since deleted
     activities = list(Activity.objects.filter(customer=customer).select_related("customer", "user").order_by("pk"))
     context = {"today": today, "can_write": can_write, "activities": activities}
     if token:

@@ -397,3 +397,17 @@ def test_the_opportunity_list_shows_mine_and_my_teams(
         OpportunityFactory(customer=CustomerFactory(owner=shenzhen_sales_rep))
     with django_assert_max_num_queries(len(few.captured_queries)):
         manager.get(url, {"scope": "team", "stage": "lead"})
+
+
+def test_opportunities_without_an_owner_show_on_the_list_and_their_page(client_for, shenzhen_sales_rep):
+    """An opportunity's owner may be gone (SET_NULL, imports): the list (every scope and stage) and the
+    opportunity's page show "—" instead of failing on the template's `owner.username`."""
+    customer = CustomerFactory(owner=shenzhen_sales_rep)
+    orphan = OpportunityFactory(customer=customer, owner=None, stage="won", name="无负责人商机")
+    client = client_for(shenzhen_sales_rep)
+    for query in ("", "?scope=all", "?scope=all&stage=won"):
+        response = client.get(reverse("interactions:opportunity_list") + query)
+        assert response.status_code == 200
+    assert "无负责人商机" in response.content.decode()
+    response = client.get(orphan.get_absolute_url())
+    assert response.status_code == 200 and "—" in response.content.decode()
