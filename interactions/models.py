@@ -207,6 +207,9 @@ class Opportunity(CustomerCopies):
             # The unit and owner terms of visibility, in list order (ADR 0017).
             models.Index(fields=["cust_org_unit_id", "expected_close_on"], name="opportunity_unit_close"),
             models.Index(fields=["cust_owner_id", "expected_close_on"], name="opportunity_owner_close"),
+            # The list's whole order, for the "all" and "team" scopes: without it an executive's page
+            # joined and sorted all 500,000 opportunities (1.3 s on the 1M seed).
+            models.Index(fields=["expected_close_on", "-updated_at", "-id"], name="opportunity_list_order"),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gte=0), name="opportunity_amount_nonneg"),

@@ -901,20 +901,46 @@ def customer_360_sections(*, customer, user, request=None) -> list[tuple[str, di
 # --- lists ----------------------------------------------------------------------------------------
 
 
+def _stage_counts(qs, *, unfiltered_visibility: bool) -> dict[str, int]:
+    """{stage: number of opportunities} of `qs`, stages without any left out.
+
+    Grouping every opportunity of a viewer who sees them all (an executive's 500,000, 96 ms on the
+    1M seed; 211 ms for the HQ "team") is replaced, for a viewer without a visibility predicate, by
+    per-stage counts on PostgreSQL up to the list's cap only (a larger one reads cap + 1: show it
+    with `count_label`): 1 ms in all. With a visibility predicate each per-stage count would re-read
+    the predicate's rows (a provincial manager 51 against 27 ms, the big-share user 276 against
+    85 ms), so those are grouped, exactly."""
+    from crm.pagination import DEFAULT_CAP
+
+    base = qs.order_by().values("stage")
+    if connection.vendor != "postgresql" or not unfiltered_visibility:
+        return dict(base.annotate(n=Count("pk")).values_list("stage", "n"))
+    sql, params = base.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT v.stage, (SELECT COUNT(*) FROM (SELECT 1 FROM ("  # noqa: S608 - compiled by the ORM
+            + sql
+            + ") AS b WHERE b.stage = v.stage LIMIT %s) AS c) FROM unnest(%s::text[]) AS v(stage)",
+            [*params, DEFAULT_CAP + 1, list(Opportunity.Stage.values)],
+        )
+        return {stage: n for stage, n in cursor.fetchall() if n}
+
+
 def opportunity_list(*, user, scope: str = "mine", stage: str = ""):
     """Opportunities: "mine" (I own), "team" (owned by my unit subtree; managers) or "all" I may see.
 
-    Returns (queryset, counts per stage for the same scope).
+    Returns (queryset, counts per stage for the same scope: `_stage_counts`).
     """
     from sharing.principal import get_principal
 
     qs = Opportunity.objects.visible_to(user, rows=FEW if scope == "mine" else LIST)
+    unfiltered_visibility = not qs.query.where  # a viewer who sees every opportunity
     principal = get_principal(user)
     if scope == "mine":
         qs = qs.filter(owner=user)
     elif scope == "team" and principal.is_manager and principal.unit_path:
         qs = qs.filter(owner__membership__unit__path__startswith=principal.unit_path)
-    counts = dict(qs.order_by().values_list("stage").annotate(n=Count("pk")))
+    counts = _stage_counts(qs, unfiltered_visibility=unfiltered_visibility)
     if stage in Opportunity.Stage.values:
         qs = qs.filter(stage=stage)
     qs = qs.select_related("customer", "owner").order_by("expected_close_on", "-updated_at", "-pk")

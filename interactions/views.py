@@ -16,7 +16,8 @@ from django.utils.functional import cached_property
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from crm.pagination import CappedPaginator
+from crm import pagination
+from crm.pagination import CappedPaginator, cap_count, count_label
 from crm.widgets import PrerenderedSelect
 from customers.models import Customer
 from interactions import selectors, services
@@ -250,8 +251,12 @@ def opportunity_list(request):
         "scope": scope,
         "scopes": scopes,
         "stage": stage if stage in Opportunity.Stage.values else "",
-        "stages": [(value, label, counts.get(value, 0)) for value, label in Opportunity.Stage.choices],
-        "total": sum(counts.values()),
+        # Counts past the list's cap show as "1,000+" (selectors._stage_counts).
+        "stages": [
+            (value, label, count_label(*cap_count(counts.get(value, 0), pagination.DEFAULT_CAP)))
+            for value, label in Opportunity.Stage.choices
+        ],
+        "total": count_label(*cap_count(sum(counts.values()), pagination.DEFAULT_CAP)),
     }
     return render(request, "interactions/opportunity_list.html", context)
 
