@@ -242,3 +242,32 @@ def test_the_management_command_runs_a_job_here(world, capsys):
     assert _stored_pairs() == _engine_pairs(world)
     call_command("dedup_run", "--cleanse", "--rebuild-keys")
     assert DedupJob.objects.filter(kind="cleanse", status="done").exists()
+
+
+def test_a_search_that_wrote_many_pairs_refreshes_the_pair_statistics(
+    world, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    """Once the last chunk commits, a search with at least ANALYZE_PAIRS_MIN pairs ANALYZEs the pair
+    table, so that the dashboards' pair counts are planned on the table as it now is; a search with
+    fewer does not."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from dedup import services
+
+    if connection.vendor != "postgresql":
+        pytest.skip("planner statistics are PostgreSQL's")
+    settings.DEDUP_CHUNK_SIZE = 3
+
+    def run(minimum):
+        monkeypatch.setattr(services, "ANALYZE_PAIRS_MIN", minimum)
+        with CaptureQueriesContext(connection) as ctx, django_capture_on_commit_callbacks(execute=True):
+            job = dedup_job_run_inline(job=_job())
+        return job, [q["sql"] for q in ctx.captured_queries if q["sql"].startswith("ANALYZE")]
+
+    job, analyzed = run(1)
+    assert job.pairs_found >= 4 and len(analyzed) == 1  # once, after the chunk that closed the job
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE relname = %s", [CandidatePair._meta.db_table])
+        assert cursor.fetchone()[0] == CandidatePair.objects.count()  # ANALYZE counted the rows
+    assert run(job.pairs_found + 1)[1] == []
