@@ -29,6 +29,7 @@ from django.db.models import Case, CharField, Count, F, Max, Q, Sum, Value, When
 from django.db.models.functions import Cast, Coalesce, Concat
 from django.utils import timezone
 
+from crm.dbstats import analyze
 from crm.models import DashboardSummary, SummaryRun
 
 # Periods (days) of the funnel kept in the summary; other periods are computed live.
@@ -312,11 +313,9 @@ def summaries_refresh(*, now: datetime | None = None) -> SummaryRun:
         run.seconds = round(time.monotonic() - started, 3)
         run.save(update_fields=["finished_at", "seconds"])
         SummaryRun.objects.filter(pk__lt=run.pk).delete()
-        if connection.vendor == "postgresql":
-            # Fresh statistics for the page's one grouped read (a stale estimate of a few rows made
-            # it a nested loop over every row).
-            with connection.cursor() as cursor:
-                cursor.execute(f"ANALYZE {connection.ops.quote_name(DashboardSummary._meta.db_table)}")
+        # Fresh statistics for the page's one grouped read (a stale estimate of a few rows made it a
+        # nested loop over every row).
+        analyze(DashboardSummary)
     return run
 
 

@@ -1279,10 +1279,11 @@ def _dedup_chunk_run_once(chunk_id: int) -> str:
         )
         if job.kind == DedupJob.Kind.CLEANSE:
             _log_cleansing(job, chunk, stats)
-            if DedupJob.objects.filter(pk=job.pk, status=DedupJob.Status.DONE).exists():
+        if DedupJob.objects.filter(pk=job.pk, status=DedupJob.Status.DONE).exists():  # this chunk closed it
+            if job.kind == DedupJob.Kind.CLEANSE:
                 _job_stats_refresh(job.pk)
-        elif DedupJob.objects.filter(pk=job.pk, status=DedupJob.Status.DONE).exists():
-            transaction.on_commit(partial(_pair_statistics_refresh, job.pk))
+            else:
+                transaction.on_commit(partial(_pair_statistics_refresh, job.pk))
     return "done"
 
 
@@ -1299,13 +1300,11 @@ def _pair_statistics_refresh(job_id: int) -> None:
     once per pair: 157 ms of a rep's 250 ms dashboard; with fresh statistics the page takes 91 ms.
     Autovacuum would get there, minutes later (or never, where it is off); the import does the same
     for its tables (customers/io/importer.py)."""
-    if connection.vendor != "postgresql":
-        return
+    from crm.dbstats import analyze
+
     found = DedupJob.objects.filter(pk=job_id).values_list("pairs_found", flat=True).first() or 0
-    if found < ANALYZE_PAIRS_MIN:
-        return
-    with connection.cursor() as cursor:
-        cursor.execute(f"ANALYZE {connection.ops.quote_name(CandidatePair._meta.db_table)}")
+    if found >= ANALYZE_PAIRS_MIN:
+        analyze(CandidatePair)
 
 
 def _job_stats_refresh(job_id: int) -> None:

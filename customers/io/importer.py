@@ -1122,13 +1122,9 @@ def _customer_table_size() -> float:
 
 
 def _analyze_tables() -> None:
-    from django.db import connection
+    from crm.dbstats import analyze
 
-    if connection.vendor != "postgresql":
-        return
-    with connection.cursor() as cursor:
-        for model in ANALYZE_TABLES:
-            cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
+    analyze(*ANALYZE_TABLES)
 
 
 def _commit_chunk(
