@@ -29,7 +29,7 @@ _CURRENT = ' aria-current="page"'
 def _nav(items) -> str:
     links = "".join(
         f'<li><a class="site-nav__link" href="{esc(item["url"])}" data-nav="{esc(item["key"])}"'
-        f'{_CURRENT if item["active"] else ""}>{esc(item["label"])}</a></li>'
+        f"{_CURRENT if item['active'] else ''}>{esc(item['label'])}</a></li>"
         for item in items
     )
     return (
