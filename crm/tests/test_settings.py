@@ -117,3 +117,18 @@ def test_web_workers_run_postgresql_without_parallel_plans_or_jit_and_other_proc
     assert web.stdout.split() == ["0", "off"]
     assert other.stdout.split()[0] != "0" and other.stdout.split()[0].isdigit(), other.stderr
     assert chosen.stdout.split()[0] == "1", chosen.stderr
+
+
+def test_web_workers_move_the_loaded_application_out_of_the_collectors_reach(tmp_path):
+    """crm/wsgi.py freezes what the application loaded and collects the young generation less
+    often (ADR 0019); CRM_GC_DEFAULTS=true keeps CPython's defaults; other processes are untouched."""
+    show = "import gc; print(*gc.get_threshold(), gc.get_freeze_count())"
+    web = run(f"import crm.wsgi; {show}", tmp_path, DJANGO_DEBUG="true")
+    defaults = run(f"import crm.wsgi; {show}", tmp_path, DJANGO_DEBUG="true", CRM_GC_DEFAULTS="true")
+    other = run(f"{SETUP}; {show}", tmp_path, DJANGO_DEBUG="true")
+    assert web.returncode == 0, web.stderr
+    threshold, frozen = web.stdout.split()[:3], int(web.stdout.split()[3])
+    assert threshold == ["10000", "10", "10"]
+    assert frozen > 50_000  # Django, the apps, their models and URL patterns
+    assert defaults.stdout.split() == ["700", "10", "10", "0"], defaults.stderr
+    assert other.stdout.split() == ["700", "10", "10", "0"], other.stderr
