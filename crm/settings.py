@@ -154,7 +154,8 @@ AUTH_PASSWORD_VALIDATORS = [
 
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    # Django's ModelBackend, reading the session's user with a precompiled query (crm/auth.py).
+    "crm.auth.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
 
