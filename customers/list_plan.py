@@ -329,6 +329,8 @@ class CustomerListPaginator(CappedPaginator):
         else:
             rows = self.object_list.model.objects.filter(pk__in=ids).order_by(*order)
             rows = rows.select_related("owner", "org_unit")
+            # customers.selectors.customer_rows reads these rows with a precompiled statement.
+            rows.page_ids = (ids, order)
         return self._get_page(rows, number, self)
 
 
