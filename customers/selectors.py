@@ -14,7 +14,7 @@ from importlib import import_module
 from auditlog.models import LogEntry
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import Prefetch, Q
+from django.db.models import Prefetch, Q, prefetch_related_objects
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext_lazy as _
@@ -24,13 +24,14 @@ from crm.widgets import options_markup, user_option_rows
 from customers.field_groups import CONTACT, IDENTITY
 from customers.models import CompanyProfile, ContactPoint, Customer, CustomerRole, PersonProfile, Relationship, Tag
 from sharing.masking import mask_generic
-from sharing.models import FieldLevel, OrgUnit
+from sharing.models import Action, FieldLevel, OrgUnit
 from sharing.presenters import CustomerPresenter, unmask_grants_for
 from sharing.principal import (
     current_version,
     get_principal,
     may_access_customer,
     remember_loaded_customer,
+    row_proves_access,
     shared_cache_key,
     shared_cache_seconds,
     shared_version_changed,
@@ -257,7 +258,7 @@ def customer_rows(user, customers) -> list[CustomerListRow]:
     from collections import defaultdict
 
     from django.db import connection
-    from django.db.models import QuerySet, prefetch_related_objects
+    from django.db.models import QuerySet
 
     annotated = (
         connection.vendor == "postgresql"
@@ -647,23 +648,48 @@ def customer_history(user, customer: Customer, presenter: CustomerPresenter, *, 
 
 
 def customer_360_customer(user, pk) -> Customer:
-    """The customer with everything the 360° page shows, in a fixed number of queries."""
+    """The customer with everything the 360° page shows, in a fixed number of queries.
+
+    PostgreSQL: the row is read by a statement compiled once (`_CUSTOMER_360`: building and
+    compiling the visibility predicate, six joins and two sub-selects was 1.2 ms of CPU a page).
+    Whether the viewer may see it is then answered by the row when it can (scope "all", owner,
+    unit in scope: `row_proves_access`) and otherwise by `may_access_customer`, the same predicate
+    as `visible_to`; a customer the viewer may not see is a 404 either way, as before."""
     from django.db import connection
 
-    queryset = Customer.objects.visible_to(user, action="view").select_related(
-        "owner", "org_unit", "company", "person", "created_by", "updated_by"
-    )
     if connection.vendor == "postgresql":
-        # Role and tag names in the customer's own query (two queries less; see _page_with_related).
-        columns = _related_columns(user.pk, None)  # role and tag names only
-        queryset = queryset.annotate(
-            row_role_names=columns["row_role_names"], row_tag_names=columns["row_tag_names"]
-        ).prefetch_related("contact_points")
+        principal = get_principal(user)
+        rows = _CUSTOMER_360.models(pk=int(pk)) if principal.is_authenticated else []
+        customer = rows[0] if rows else None
+        if customer is None or not (
+            row_proves_access(principal, customer, Action.VIEW) or may_access_customer(user, customer.pk, Action.VIEW)
+        ):
+            raise Http404
+        prefetch_related_objects([customer], "contact_points")
     else:
-        queryset = queryset.prefetch_related("roles", "tags", "contact_points")
-    customer = get_object_or_404(queryset, pk=pk)
+        queryset = (
+            Customer.objects.visible_to(user, action="view")
+            .select_related(*_CUSTOMER_360_RELATED)
+            .prefetch_related("roles", "tags", "contact_points")
+        )
+        customer = get_object_or_404(queryset, pk=pk)
     remember_loaded_customer(user, customer)
     return customer
+
+
+_CUSTOMER_360_RELATED = ("owner", "org_unit", "company", "person", "created_by", "updated_by")
+
+
+def _customer_360_rows():
+    columns = _related_columns(None, None)  # role and tag names (the other columns are the list's)
+    return (
+        Customer.objects.filter(slot_filter(f'"{Customer._meta.db_table}"."id" = %s', Slot("pk")))
+        .select_related(*_CUSTOMER_360_RELATED)
+        .annotate(row_role_names=columns["row_role_names"], row_tag_names=columns["row_tag_names"])
+    )
+
+
+_CUSTOMER_360 = CompiledQuery(Customer, _customer_360_rows)
 
 
 def customer_badges(customer: Customer) -> tuple[list[str], list[str]]:

@@ -334,19 +334,24 @@ def remember_loaded_customer(user, customer) -> None:
     if not principal.is_authenticated:
         return
     remember_access(user, customer.pk, Action.VIEW, True)
-
-    def covers(action: str) -> bool:
-        scope = principal.scope(action)
-        return (
-            scope.sees_all
-            or (customer.owner_id is not None and customer.owner_id == principal.user_id)
-            or (customer.org_unit_id is not None and customer.org_unit_id in scope.unit_ids)
-        )
-
-    if covers(Action.CHANGE):
+    if row_proves_access(principal, customer, Action.CHANGE):
         remember_access(user, customer.pk, Action.CHANGE, True)
-    if covers(Action.VIEW):
+    if row_proves_access(principal, customer, Action.VIEW):
         principal.access_memo[(customer.pk, IN_OWN_SCOPE)] = True
+
+
+def row_proves_access(principal: Principal, customer, action: str) -> bool:
+    """Does the customer's row alone satisfy the predicate for `action`? Scope "all", the owner, or
+    the unit in the scope: three of `visibility_q`'s terms (its unit ids are the scope's). False
+    means "not by the row": a live share may still grant it (`may_access_customer` asks)."""
+    if not principal.is_authenticated:
+        return False
+    scope = principal.scope(action)
+    return (
+        scope.sees_all
+        or (customer.owner_id is not None and customer.owner_id == principal.user_id)
+        or (customer.org_unit_id is not None and customer.org_unit_id in scope.unit_ids)
+    )
 
 
 def forget_principal(user) -> None:
