@@ -20,6 +20,7 @@ from crm import pagination
 from crm.pagination import CappedPaginator, cap_count, count_label
 from crm.widgets import PrerenderedSelect
 from customers.models import Customer
+from customers.selectors import customer_for_view
 from interactions import selectors, services
 from interactions.forms import (
     ActivityForm,
@@ -58,7 +59,7 @@ DOCUMENT_MODELS = {"quote": Quote, "contract": Contract, "order": Order, "shipme
 
 def _customer_for(request, pk, kind: str) -> Customer:
     """The customer, if the user may add a record of `kind` to it; else 404."""
-    customer = get_object_or_404(Customer.objects.visible_to(request.user), pk=pk)
+    customer = customer_for_view(request.user, pk)
     if not services.may_create(request.user, customer, kind):
         raise Http404
     return customer
@@ -216,7 +217,7 @@ def activity_edit(request, pk):
 @login_required
 def timeline(request, customer_pk):
     # A visible customer's timeline answers 200 even for a role that sees no record kinds: it is empty.
-    customer = get_object_or_404(Customer.objects.visible_to(request.user), pk=customer_pk)
+    customer = customer_for_view(request.user, customer_pk)
     context = selectors.timeline_context(
         customer=customer, user=request.user, kind=request.GET.get("kind", ""), page=request.GET.get("page", 1)
     )
