@@ -1,5 +1,6 @@
 """Activities and follow-ups: logging, the follow-up lists of a rep and a manager, ticking them off."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -30,6 +31,19 @@ def test_a_rep_logs_a_call_with_a_follow_up(shenzhen_sales_rep):
     assert activity.subject == "询问报价进展"
     assert activity.user == shenzhen_sales_rep
     assert activity.has_open_follow_up
+
+
+def test_logging_an_activity_does_not_re_read_the_customer_and_users_it_was_given(shenzhen_sales_rep):
+    """Django's full_clean would check each foreign key with a query; the instances were loaded."""
+    customer = CustomerFactory(owner=shenzhen_sales_rep)
+    with CaptureQueriesContext(connection) as queries:
+        activity_create(customer=customer, created_by=shenzhen_sales_rep, kind="call", subject="回访")
+    fk_check = re.compile(r'^SELECT 1 AS "a" FROM "(\w+)" WHERE "\1"\."id" = \d+ LIMIT 1$')
+    existence_checks = [q["sql"] for q in queries.captured_queries if fk_check.match(q["sql"])]
+    assert existence_checks == []
+    with pytest.raises(ValidationError) as exc:  # the other fields are still validated
+        activity_create(customer=customer, created_by=shenzhen_sales_rep, kind="telepathy", subject="回访")
+    assert "kind" in exc.value.message_dict
 
 
 def test_an_activity_that_occurred_next_week_is_refused(shenzhen_sales_rep):
