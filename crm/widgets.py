@@ -34,6 +34,23 @@ class FastSelect(forms.Select):
         return mark_safe("".join(parts))  # noqa: S308 - every value and label is escaped above
 
 
+class FastTextInput(forms.TextInput):
+    """TextInput's markup (django/forms/widgets/input.html and attrs.html) without the two
+    template renders: 0.1-0.2 ms per field, and the customer list renders two on every request."""
+
+    def render(self, name, value, attrs=None, renderer=None):
+        widget = self.get_context(name, value, attrs)["widget"]
+        parts = [f'<input type="{escape(str(widget["type"]))}" name="{escape(str(widget["name"]))}"']
+        if widget["value"] is not None:
+            parts.append(f' value="{escape(str(widget["value"]))}"')
+        for key, attr in widget["attrs"].items():
+            if attr is False:
+                continue
+            parts.append(f" {escape(str(key))}" if attr is True else f' {escape(str(key))}="{escape(str(attr))}"')
+        parts.append(">")
+        return mark_safe("".join(parts))  # noqa: S308 - every value is escaped above
+
+
 def options_markup(choices) -> str:
     """The `<option>` elements of (value, label) pairs, as FastSelect writes them, none selected."""
     return "".join(f'<option value="{escape(str(value))}">{escape(str(label))}</option>' for value, label in choices)

@@ -18,7 +18,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import gettext_noop, pgettext_lazy
 
-from crm.widgets import FastSelect, PrerenderedSelect
+from crm.widgets import FastSelect, FastTextInput, PrerenderedSelect
 from customers.field_groups import CONTACT, CORE, IDENTITY
 from customers.models import CompanyProfile, ContactPoint, Customer, CustomerRole, PersonProfile, Tag
 from customers.services import ContactInput, CustomerInput, RelationshipInput, contact_validate
@@ -767,6 +767,11 @@ class CustomerFilterForm(forms.Form):
                 widget = self.fields[name].widget = FastSelect(attrs=widget.attrs, choices=widget.choices)
         for name in ("kind", "status", "role", "tag", "owner", "org_unit", "sort"):
             self.fields[name].widget.attrs["data-autosubmit"] = ""
+        for name in ("q", "province"):
+            # Same markup, no input and attrs templates (crm/widgets.py).
+            widget = self.fields[name].widget
+            fast = self.fields[name].widget = FastTextInput(attrs=widget.attrs)
+            fast.is_required = widget.is_required
 
     def filters(self) -> dict:
         """The valid filters only: a bad value (e.g. a forged owner id) is dropped, not an error."""

@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 
 from crm import pagination
 from crm.pagination import CappedPaginator
-from crm.widgets import FastSelect
+from crm.widgets import FastSelect, FastTextInput
 from customers.models import Customer
 from customers.tests.factories import CustomerFactory
 
@@ -71,3 +71,19 @@ def test_fast_select_renders_what_djangos_select_renders(django_user_model):
         django = forms.Select(choices=field.choices).render("owner", value, attrs)
         assert parse_html(fast) == parse_html(django), value
     assert "&lt;b&gt;&quot;Tom&quot; &amp; Jerry&lt;/b&gt;" in fast
+
+
+@pytest.mark.parametrize("value", [None, "", "华信", "<script>\"x\" & 'y'</script>", 42])
+@pytest.mark.parametrize(
+    "attrs",
+    [
+        {"id": "id_q"},
+        {"id": "id_province", "list": "provinces", "maxlength": "30", "data-x": True, "hidden": False},
+        {"placeholder": '"quoted" <b>'},
+    ],
+)
+def test_fast_text_input_renders_what_djangos_text_input_renders(value, attrs):
+    for widget_attrs in ({}, {"autocomplete": "off", "required": True}):
+        fast = FastTextInput(attrs=widget_attrs).render("q", value, attrs)
+        django = forms.TextInput(attrs=widget_attrs).render("q", value, attrs)
+        assert fast == django.strip(), (fast, django)
