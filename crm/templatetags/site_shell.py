@@ -6,6 +6,8 @@ nodes: variable lookups, `{% url %}`, `{% translate %}`, a `{% for %}` per list)
 average request of the load test's mix (docs/performance.md, session 7). This tag writes the same
 markup; `crm/tests/test_site_header.py` renders the former template beside it and compares.
 Every value goes through `esc` (Django's escaping); translations are trusted, as in templates.
+Translated labels are assigned outside the f-strings: makemessages (xgettext) does not look
+inside f-string expressions, and a label it cannot see would leave the catalogue.
 """
 
 from __future__ import annotations
@@ -32,10 +34,8 @@ def _nav(items) -> str:
         f"{_CURRENT if item['active'] else ''}>{esc(item['label'])}</a></li>"
         for item in items
     )
-    return (
-        f'<nav class="site-nav" aria-label="{esc(gettext("Main navigation"))}">'
-        f'<ul class="site-nav__list">{links}</ul></nav>'
-    )
+    label = gettext("Main navigation")
+    return f'<nav class="site-nav" aria-label="{esc(label)}"><ul class="site-nav__list">{links}</ul></nav>'
 
 
 def _search(request, url: str) -> str:
@@ -54,11 +54,12 @@ def _notifications(url: str, count) -> str:
         count = count()
     badge = ""
     if count:
+        unread = gettext("unread")
         badge = (
-            f' <span class="badge badge--count">{esc(count)}'
-            f'<span class="visually-hidden"> {esc(gettext("unread"))}</span></span>'
+            f' <span class="badge badge--count">{esc(count)}<span class="visually-hidden"> {esc(unread)}</span></span>'
         )
-    return f'<a class="notif-link" href="{esc(url)}">{esc(gettext("Notifications"))}{badge}</a>'
+    label = gettext("Notifications")
+    return f'<a class="notif-link" href="{esc(url)}">{esc(label)}{badge}</a>'
 
 
 def _language_switch(csrf: str, request, languages) -> str:
@@ -73,21 +74,23 @@ def _language_switch(csrf: str, request, languages) -> str:
             f' aria-pressed="{pressed}">{esc(info["name_local"])}</button>'
         )
     next_url = request.get_full_path() if request is not None else ""
+    label = gettext("Language")
     return (
         f'<form class="lang-switch" method="post" action="{esc(optional_url("set_language"))}"'
-        f' aria-label="{esc(gettext("Language"))}">{csrf}<input type="hidden" name="next" value="{esc(next_url)}">'
+        f' aria-label="{esc(label)}">{csrf}<input type="hidden" name="next" value="{esc(next_url)}">'
         f"{''.join(buttons)}</form>"
     )
 
 
 def _user_menu(csrf: str, user, display_name: str) -> str:
     signed_in = gettext("Signed in as %(name)s") % {"name": esc(user.get_username())}
+    change_password, log_out = gettext("Change password"), gettext("Log out")
     return (
         f'<details class="user-menu" data-menu><summary>{esc(display_name)}</summary>'
         f'<div class="user-menu__panel"><div class="user-menu__who">{signed_in}</div>'
-        f'<a href="{esc(optional_url("password_change"))}">{esc(gettext("Change password"))}</a>'
+        f'<a href="{esc(optional_url("password_change"))}">{esc(change_password)}</a>'
         f'<form method="post" action="{esc(optional_url("logout"))}">{csrf}'
-        f'<button type="submit" data-testid="logout">{esc(gettext("Log out"))}</button></form>'
+        f'<button type="submit" data-testid="logout">{esc(log_out)}</button></form>'
         "</div></details>"
     )
 
@@ -99,9 +102,10 @@ def site_header(context):
     user = context.get("user")
     authenticated = user is not None and user.is_authenticated
     csrf = _CSRF.render(context)
+    brand = gettext("Customer Information Sharing")
     parts = [
         '<header class="site-header"><div class="site-header__inner">'
-        f'<a class="site-brand" href="{esc(optional_url("home"))}">{esc(gettext("Customer Information Sharing"))}</a>'
+        f'<a class="site-brand" href="{esc(optional_url("home"))}">{esc(brand)}</a>'
     ]
     if authenticated:
         parts.append(_nav(context.get("nav_items") or ()))
