@@ -496,17 +496,42 @@ def customer_relationships(user, customer: Customer) -> list[RelationshipRow]:
     """Relationships from both sides, labelled as read from `customer`; only with customers the user can see.
 
     A relationship with a customer the user cannot see is left out entirely (its name would leak).
+    The customer's relationships are read by a statement compiled once (`_RELATIONSHIPS`); the
+    other side's visibility is then the predicate's answer: the other customer's row proves it
+    (scope "all", owner, unit in scope: `row_proves_access`), or `visible_to` is asked for the
+    customers it does not prove, in one query. Applying the predicate twice inside the
+    relationship query (as `_visible_relationships` does for the edit form) cost 3.5 ms of CPU
+    per 360 page to build and compile.
     """
+    principal = get_principal(user)
+    relationships = _RELATIONSHIPS.models(pk=customer.pk)
+    pairs = [
+        (rel, rel.to_customer if rel.from_customer_id == customer.pk else rel.from_customer) for rel in relationships
+    ]
+    unproven = {other.pk for _rel, other in pairs if not row_proves_access(principal, other, Action.VIEW)}
+    visible = (
+        set(Customer.objects.visible_to(user).filter(pk__in=sorted(unproven)).values_list("pk", flat=True))
+        if unproven
+        else set()
+    )
     rows = [
-        RelationshipRow(
-            rel.label_for(customer.pk),
-            rel.to_customer if rel.from_customer_id == customer.pk else rel.from_customer,
-            rel,
-        )
-        for rel in _visible_relationships(user, customer)
+        RelationshipRow(rel.label_for(customer.pk), other, rel)
+        for rel, other in pairs
+        if other.pk not in unproven or other.pk in visible
     ]
     rows.sort(key=lambda row: (row.relationship.kind, row.other.name_normalized))
     return rows
+
+
+def _relationships_of():
+    table = Relationship._meta.db_table
+    customer = Slot("pk")
+    return Relationship.objects.filter(
+        slot_filter(f'("{table}"."from_customer_id" = %s OR "{table}"."to_customer_id" = %s)', customer, customer)
+    ).select_related("from_customer", "to_customer")
+
+
+_RELATIONSHIPS = CompiledQuery(Relationship, _relationships_of)
 
 
 def customer_relationships_editable(user, customer: Customer):

@@ -91,3 +91,24 @@ def test_a_share_is_checked_by_the_predicate(customers, guangzhou_sales_rep):
         customer_for_view(guangzhou_sales_rep, customers[1].pk)
     assert len(queries) == 2  # the row, then the predicate (the share)
     assert "customers_customer" in queries.captured_queries[1]["sql"]
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+def test_relationships_show_exactly_the_other_sides_the_predicate_shows(request, customers, persona):
+    """customer_relationships (compiled read + row or predicate) against the relationship query
+    with the predicate applied to each side (_visible_relationships), for relationships in both
+    directions with owned, shared, expired-share, own and orphan customers (a customer cannot relate to itself)."""
+    from customers.selectors import _visible_relationships, customer_relationships
+    from customers.tests.factories import RelationshipFactory
+
+    hub = customers[0]
+    for other in customers[1:]:
+        RelationshipFactory(from_customer=hub, to_customer=other)
+        RelationshipFactory(from_customer=other, to_customer=hub)
+    RelationshipFactory(from_customer=customers[3], to_customer=customers[4])
+    user = request.getfixturevalue(persona)
+    for customer in customers:
+        forget_principal(user)
+        expected = sorted(rel.pk for rel in _visible_relationships(user, customer))
+        forget_principal(user)
+        assert sorted(row.relationship.pk for row in customer_relationships(user, customer)) == expected
