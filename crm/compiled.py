@@ -7,7 +7,7 @@ session 7). `CompiledQuery` takes a function that builds the queryset with `Slot
 values go (as parameters of `RawSQL`, or wrapped by `slot_filter`), compiles it once per database
 alias and vendor, and then only substitutes the values and reads the rows. Models are built the
 way Django's `ModelIterable` builds them: `from_db`, the select_related objects, annotations and
-the fields' converters.
+the fields' converters. A `values_list()` queryset gives its rows as tuples (`rows()`).
 
 Only for querysets whose SQL does not depend on anything but the slots' values: no `__in` lists
 whose length varies, no current time zone or language in the SQL, no prefetching (the result is a
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from django.db import connections, router
 from django.db.models import BooleanField, QuerySet
 from django.db.models.expressions import RawSQL
-from django.db.models.query import get_related_populators
+from django.db.models.query import ModelIterable, get_related_populators
 
 
 class Slot:
@@ -56,7 +56,8 @@ class _Compiled:
 
 
 class CompiledQuery:
-    """`CompiledQuery(model, build).models(name=value, …)`: `list(build())` with the slots' values."""
+    """`CompiledQuery(model, build).models(name=value, …)`: `list(build())` with the slots' values
+    (`.rows(…)` for a `values_list()` queryset)."""
 
     def __init__(self, model: type, build: Callable[[], QuerySet]):
         self.model = model
@@ -71,6 +72,9 @@ class CompiledQuery:
         sql, params = compiler.as_sql()
         slots = tuple((position, value.name) for position, value in enumerate(params) if isinstance(value, Slot))
         select, klass_info = compiler.select, compiler.klass_info
+        converters = compiler.get_converters([column[0] for column in select[0 : compiler.col_count]])
+        if queryset._iterable_class is not ModelIterable:  # values() / values_list(): rows only
+            return _Compiled(sql, tuple(params), slots, None, (0, 0), (), (), (), converters)
         select_fields = klass_info["select_fields"]
         start, end = select_fields[0], select_fields[-1] + 1
         return _Compiled(
@@ -82,7 +86,7 @@ class CompiledQuery:
             init_list=tuple(column[0].target.attname for column in select[start:end]),
             populators=tuple(get_related_populators(klass_info, select, alias)),
             annotations=tuple(compiler.annotation_col_map.items()),
-            converters=compiler.get_converters([column[0] for column in select[0 : compiler.col_count]]),
+            converters=converters,
         )
 
     def sql(self, using: str | None = None) -> tuple[str, tuple]:
@@ -99,7 +103,7 @@ class CompiledQuery:
             compiled = self._compiled[key] = self._compile(alias, connection)
         return compiled
 
-    def models(self, **values) -> list:
+    def _execute(self, values):
         alias = router.db_for_read(self.model)
         connection = connections[alias]
         compiled = self._get(alias)
@@ -113,14 +117,28 @@ class CompiledQuery:
             cursor.execute(compiled.sql, params)
             rows = cursor.fetchall()
         converters = compiled.converters
-        start, end = compiled.fields
-        result = []
-        for row in rows:
-            if converters:
+        if converters:
+            converted = []
+            for row in rows:
                 row = list(row)
                 for position, (functions, expression) in converters.items():
                     for function in functions:
                         row[position] = function(row[position], expression, connection)
+                converted.append(tuple(row))
+            rows = converted
+        return alias, compiled, rows
+
+    def rows(self, **values) -> list[tuple]:
+        """The rows as tuples, the fields' converters applied (for `values_list()` querysets)."""
+        return self._execute(values)[2]
+
+    def models(self, **values) -> list:
+        alias, compiled, rows = self._execute(values)
+        if compiled.model is None:
+            raise TypeError("a values() queryset gives rows(), not models()")
+        start, end = compiled.fields
+        result = []
+        for row in rows:
             obj = compiled.model.from_db(alias, compiled.init_list, row[start:end])
             for populator in compiled.populators:
                 populator.populate(row, obj)

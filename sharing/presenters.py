@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.db import connection
 from django.utils import timezone
 
+from crm.compiled import CompiledQuery, Slot, slot_filter
 from customers.field_groups import CONTACT, CORE, FIELD_GROUPS, IDENTITY, MASKABLE
 from sharing.masking import mask_address, mask_contact, mask_date, mask_id_number
 from sharing.models import FieldLevel, UnmaskGrant
@@ -23,14 +25,33 @@ def unmask_grants_for(user, customer_ids) -> dict[int, set[str]]:
     result: dict[int, set[str]] = {}
     if not getattr(user, "is_authenticated", False) or not customer_ids:
         return result
-    rows = (
-        UnmaskGrant.objects.live(timezone.now())
-        .filter(user_id=user.pk, customer_id__in=list(customer_ids))
-        .values_list("customer_id", "field_group")
-    )
+    if connection.vendor == "postgresql":  # one array parameter: the statement is compiled once
+        rows = _LIVE_UNMASK_GRANTS.rows(user=user.pk, customers=list(customer_ids), now=timezone.now())
+    else:
+        rows = (
+            UnmaskGrant.objects.live(timezone.now())
+            .filter(user_id=user.pk, customer_id__in=list(customer_ids))
+            .values_list("customer_id", "field_group")
+        )
     for customer_id, group in rows:
         result.setdefault(customer_id, set()).add(group)
     return result
+
+
+def _live_unmask_grants():
+    table = UnmaskGrant._meta.db_table
+    return UnmaskGrant.objects.filter(
+        slot_filter(
+            f'"{table}"."user_id" = %s AND "{table}"."customer_id" = ANY(%s)'
+            f' AND ("{table}"."expires_at" IS NULL OR "{table}"."expires_at" > %s)',
+            Slot("user"),
+            Slot("customers"),
+            Slot("now"),
+        )
+    ).values_list("customer_id", "field_group")
+
+
+_LIVE_UNMASK_GRANTS = CompiledQuery(UnmaskGrant, _live_unmask_grants)
 
 
 @dataclass

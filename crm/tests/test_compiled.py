@@ -155,3 +155,19 @@ def test_prefetching_querysets_are_refused():
     query = CompiledQuery(Customer, lambda: Customer.objects.prefetch_related("tags"))
     with pytest.raises(ValueError):
         query.models()
+
+
+def test_values_querysets_give_rows_with_converters():
+    customers = [CustomerFactory(), CustomerFactory()]
+    table = Customer._meta.db_table
+    query = CompiledQuery(
+        Customer,
+        lambda: Customer.objects.filter(slot_filter(f'"{table}"."number" = %s', Slot("number"))).values_list(
+            "pk", "created_at", "name"
+        ),
+    )
+    for customer in customers:
+        expected = list(Customer.objects.filter(pk=customer.pk).values_list("pk", "created_at", "name"))
+        assert query.rows(number=customer.number) == expected
+    with pytest.raises(TypeError):
+        query.models(number=customers[0].number)

@@ -145,3 +145,47 @@ def test_the_contact_region_offers_unmasking_only_with_a_live_grant(rf, shenzhen
         "sharing/partials/_contacts_region.html", {"customer": CustomerPresenter(shared_customer, shenzhen_sales_rep)}
     )
     assert 'data-testid="unmask-contact"' in html and PHONE not in html
+
+
+@pytest.mark.django_db
+def test_unmask_grants_for_gives_what_the_orm_query_gives():
+    """The compiled statement (PostgreSQL) against the ORM's live() filter: live, expired and
+    future-expiring grants, other users' grants, other customers, empty id lists."""
+    import datetime
+
+    from django.utils import timezone
+
+    from customers.tests.factories import CustomerFactory
+    from sharing.models import UnmaskGrant
+    from sharing.presenters import unmask_grants_for
+    from sharing.tests.factories import UserFactory
+
+    viewer, other = UserFactory(), UserFactory()
+    customers = [CustomerFactory() for _ in range(4)]
+    now = timezone.now()
+    UnmaskGrant.objects.create(user=viewer, customer=customers[0], field_group="contact")
+    UnmaskGrant.objects.create(user=viewer, customer=customers[0], field_group="identity")
+    UnmaskGrant.objects.create(user=viewer, customer=customers[1], field_group="contact", expires_at=now)
+    UnmaskGrant.objects.create(
+        user=viewer, customer=customers[2], field_group="finance", expires_at=now + datetime.timedelta(days=1)
+    )
+    UnmaskGrant.objects.create(user=other, customer=customers[3], field_group="contact")
+    ids = [c.pk for c in customers]
+    expected = {}
+    for customer_id, group in (
+        UnmaskGrant.objects.live(timezone.now())
+        .filter(user_id=viewer.pk, customer_id__in=ids)
+        .values_list("customer_id", "field_group")
+    ):
+        expected.setdefault(customer_id, set()).add(group)
+    assert (
+        unmask_grants_for(viewer, ids)
+        == expected
+        == {
+            customers[0].pk: {"contact", "identity"},
+            customers[2].pk: {"finance"},
+        }
+    )
+    assert unmask_grants_for(viewer, ids[1:2]) == {}
+    assert unmask_grants_for(viewer, []) == {}
+    assert unmask_grants_for(other, ids) == {customers[3].pk: {"contact"}}
