@@ -123,6 +123,20 @@ def login(user) -> str:
     return store.session_key
 
 
+def send_in_process(session: Session, op: str, rng):
+    """One of `session`'s `op` requests (chosen with `rng`) through Django's test client, in this
+    process: how bench_mix_cpu.py and bench_mix_instructions.py send the mix."""
+    from django.test import Client
+
+    target = rng.choice(session.ops[op])
+    method, url, data = target if isinstance(target, tuple) else ("GET", target, None)
+    client = Client()
+    client.cookies.load(session.cookie)
+    if method == "POST":
+        return client.post(url, data or {}, HTTP_X_CSRFTOKEN=session.csrf)
+    return client.get(url)
+
+
 def build_sessions(quick: bool) -> list[Session]:
     """Users of every role with realistic requests: their own list, searches for customers they
     can see, 360 pages of visible customers (the 1,000-entry one too), follow-ups, dashboards."""

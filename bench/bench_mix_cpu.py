@@ -42,7 +42,6 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     setup_django()
     from django.db import connection
-    from django.test import Client
 
     from bench import bench_load
 
@@ -60,13 +59,7 @@ def main(argv=None) -> int:
         return execute(sql, params, many, context)
 
     def send(session, op):
-        target = rng.choice(session.ops[op])
-        method, url, data = target if isinstance(target, tuple) else ("GET", target, None)
-        client = Client()
-        client.cookies.load(session.cookie)
-        if method == "POST":
-            return client.post(url, data or {}, HTTP_X_CSRFTOKEN=session.csrf)
-        return client.get(url)
+        return bench_load.send_in_process(session, op, rng)
 
     for session in sessions:  # warm: imports, templates, caches, the connection
         for op in ops:

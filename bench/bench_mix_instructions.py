@@ -34,7 +34,6 @@ from bench.common import emit, note, setup_django  # noqa: E402
 
 def child(users: int, flag: str) -> None:
     setup_django()
-    from django.test import Client
 
     from bench import bench_load
 
@@ -43,13 +42,7 @@ def child(users: int, flag: str) -> None:
     rng = random.Random(1)  # noqa: S311 - the choice of requests, not security
 
     def send(session, op):
-        target = rng.choice(session.ops[op])
-        method, url, data = target if isinstance(target, tuple) else ("GET", target, None)
-        client = Client()
-        client.cookies.load(session.cookie)
-        if method == "POST":
-            return client.post(url, data or {}, HTTP_X_CSRFTOKEN=session.csrf)
-        return client.get(url)
+        return bench_load.send_in_process(session, op, rng)
 
     plan = [(s, op) for op in bench_load.MIX for s in sessions if s.ops.get(op)]
     for _ in range(2):
