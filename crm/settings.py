@@ -142,6 +142,9 @@ if _pg_session_options and DATABASES["default"]["ENGINE"].endswith("postgresql")
 # The 360 page's two planning-heavy raw statements run as server-side prepared statements
 # (crm/prepared.py). Turn off behind a pooler that shares sessions between clients.
 CRM_PREPARED_STATEMENTS = env.bool("CRM_PREPARED_STATEMENTS", default=True)
+# crm/wsgi.py freezes the loaded application out of the garbage collector's reach and collects
+# the young generation less often (ADR 0019); CRM_GC_DEFAULTS=true keeps CPython's defaults.
+CRM_GC_DEFAULTS = _env_bool("CRM_GC_DEFAULTS", False)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
